@@ -1,0 +1,247 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authd/authd"
+)
+
+// SecretLen is the length of an encoded session secret: 32 random bytes
+// (256 bits, ASVS 5.0 7.2.3 asks for at least 128) as unpadded base64url.
+const SecretLen = 43
+
+// Policy is the time limits of one kind of session.
+type Policy struct {
+	// IdleTimeout ends a session that has not been used for this long.
+	IdleTimeout time.Duration
+	// Lifetime ends a session this long after login, whatever its use.
+	Lifetime time.Duration
+}
+
+// Config configures a Manager. Zero fields take the documented defaults.
+type Config struct {
+	// Cookie is the policy of cookie sessions. Default: 30 min idle, 24 h
+	// absolute (NIST SP 800-63B-4 §2.2.3, AAL2 reauthentication).
+	Cookie Policy
+	// Token is the policy of token sessions (refresh-token chains).
+	// Default: 7 days idle, 30 days absolute.
+	Token Policy
+	// TouchInterval bounds how often a check writes "last seen". Default 1 min:
+	// a session check is a read, not a write, on the hot path.
+	TouchInterval time.Duration
+	// Now is the clock; default time.Now. Tests inject a fake.
+	Now func() time.Time
+}
+
+// Manager creates, checks, lists and revokes sessions on a Store.
+type Manager struct {
+	store Store
+	cfg   Config
+}
+
+// NewManager returns a Manager over store.
+func NewManager(store Store, cfg Config) *Manager {
+	if cfg.Cookie.IdleTimeout <= 0 {
+		cfg.Cookie.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.Cookie.Lifetime <= 0 {
+		cfg.Cookie.Lifetime = 24 * time.Hour
+	}
+	if cfg.Token.IdleTimeout <= 0 {
+		cfg.Token.IdleTimeout = 7 * 24 * time.Hour
+	}
+	if cfg.Token.Lifetime <= 0 {
+		cfg.Token.Lifetime = 30 * 24 * time.Hour
+	}
+	if cfg.TouchInterval <= 0 {
+		cfg.TouchInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Manager{store: store, cfg: cfg}
+}
+
+// Meta is what the client told us at login.
+type Meta struct {
+	IP        string
+	UserAgent string
+}
+
+// maxUserAgent bounds what we keep of a User-Agent header.
+const maxUserAgent = 512
+
+// Create starts a new session for userID and returns its secret (for the
+// cookie) and the session. The secret is returned once and never stored.
+func (m *Manager) Create(ctx context.Context, userID string, kind Kind, meta Meta) (string, *Session, error) {
+	pol := m.policy(kind)
+	var raw [32]byte
+	rand.Read(raw[:]) // never returns an error (crypto/rand, Go 1.24+)
+	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	hash := sha256.Sum256([]byte(secret))
+	now := m.cfg.Now().UTC().Truncate(time.Microsecond)
+	ua := meta.UserAgent
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+	}
+	s := &Session{
+		ID:         rand.Text(),
+		UserID:     userID,
+		Kind:       kind,
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(pol.Lifetime),
+		IP:         meta.IP,
+		UserAgent:  ua,
+	}
+	s.IdleExpiresAt = minTime(now.Add(pol.IdleTimeout), s.ExpiresAt)
+	if err := m.store.CreateSession(ctx, s, hash[:]); err != nil {
+		return "", nil, fmt.Errorf("create session: %w", err)
+	}
+	return secret, s, nil
+}
+
+// HashSecret validates the shape of a presented secret and returns the
+// SHA-256 the store is keyed by. Anything that is not exactly 43 canonical
+// base64url characters is rejected before touching the store.
+func HashSecret(secret string) ([32]byte, bool) {
+	if len(secret) != SecretLen {
+		return [32]byte{}, false
+	}
+	var raw [32]byte
+	n, err := base64.RawURLEncoding.Strict().Decode(raw[:], []byte(secret))
+	if err != nil || n != len(raw) {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256([]byte(secret)), true
+}
+
+// Check returns the live session whose secret is presented. Unknown,
+// malformed, expired and revoked secrets all return authd.ErrUnauthenticated;
+// store failures are returned wrapped (callers fail closed).
+//
+// A check is a read: last-seen is written at most once per TouchInterval.
+func (m *Manager) Check(ctx context.Context, secret string) (*Session, error) {
+	hash, ok := HashSecret(secret)
+	if !ok {
+		return nil, authd.ErrUnauthenticated
+	}
+	now := m.cfg.Now()
+	s, err := m.store.SessionByHash(ctx, hash[:], now)
+	if errors.Is(err, authd.ErrNotFound) {
+		return nil, authd.ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("check session: %w", err)
+	}
+	// The store already filters, but the decision is ours: enforce idle
+	// and absolute expiry here too, whatever the backend or the cookie say.
+	if !s.Live(now) {
+		return nil, authd.ErrUnauthenticated
+	}
+	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
+		if err := m.touch(ctx, s, now); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// ByID returns the live session with that public ID, or authd.ErrNotFound.
+func (m *Manager) ByID(ctx context.Context, id string) (*Session, error) {
+	s, err := m.store.SessionByID(ctx, id, m.cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("session by id: %w", err)
+	}
+	return s, nil
+}
+
+func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) error {
+	now = now.UTC().Truncate(time.Microsecond)
+	idle := minTime(now.Add(m.policy(s.Kind).IdleTimeout), s.ExpiresAt)
+	err := m.store.TouchSession(ctx, s.ID, now, idle)
+	if errors.Is(err, authd.ErrNotFound) {
+		// Revoked between the read and the write.
+		return authd.ErrUnauthenticated
+	}
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	s.LastSeenAt, s.IdleExpiresAt = now, idle
+	return nil
+}
+
+// List returns the user's live sessions, newest first.
+func (m *Manager) List(ctx context.Context, userID string) ([]*Session, error) {
+	ss, err := m.store.ListSessions(ctx, userID, m.cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return ss, nil
+}
+
+// Revoke ends the session id if it belongs to userID. A session of another
+// user is reported as authd.ErrNotFound, exactly like a missing one, so IDs
+// of other users' sessions cannot be probed.
+func (m *Manager) Revoke(ctx context.Context, userID, id string) error {
+	now := m.cfg.Now()
+	s, err := m.store.SessionByID(ctx, id, now)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if s.UserID != userID {
+		return fmt.Errorf("revoke session: %w", authd.ErrNotFound)
+	}
+	if err := m.store.RevokeSession(ctx, id, now.UTC()); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}
+
+// End revokes the session id whoever owns it (logout of the caller's own
+// session). Ending a session that is already gone is not an error.
+func (m *Manager) End(ctx context.Context, id string) error {
+	err := m.store.RevokeSession(ctx, id, m.cfg.Now().UTC())
+	if err != nil && !errors.Is(err, authd.ErrNotFound) {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
+}
+
+// RevokeUser ends every session of userID except the one with ID except
+// (empty: all of them). It implements user.SessionRevoker.
+func (m *Manager) RevokeUser(ctx context.Context, userID, except string) error {
+	if _, err := m.store.RevokeUserSessions(ctx, userID, except, m.cfg.Now().UTC()); err != nil {
+		return fmt.Errorf("revoke user sessions: %w", err)
+	}
+	return nil
+}
+
+// Sweep deletes sessions whose absolute lifetime ended before now-grace.
+func (m *Manager) Sweep(ctx context.Context, grace time.Duration) (int, error) {
+	n, err := m.store.DeleteExpiredSessions(ctx, m.cfg.Now().Add(-grace))
+	if err != nil {
+		return 0, fmt.Errorf("sweep sessions: %w", err)
+	}
+	return n, nil
+}
+
+func (m *Manager) policy(k Kind) Policy {
+	if k == KindToken {
+		return m.cfg.Token
+	}
+	return m.cfg.Cookie
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

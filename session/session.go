@@ -1,0 +1,87 @@
+// Package session is authd's session model: every successful login is a
+// Session (a device) with a public ID, an owner, timestamps and a kind. The
+// cookie transport carries the session's 256-bit secret; the store keeps only
+// SHA-256(secret). Revocation is a session operation that ends every
+// transport of the session at once.
+//
+// The package defines the Store it needs; backends (memstore, sqlitestore…)
+// implement it and prove it with the conformance suite in sessiontest.
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// Kind is the transport a session was created for.
+type Kind string
+
+// Session kinds.
+const (
+	KindCookie Kind = "cookie"
+	KindToken  Kind = "token"
+)
+
+// Session is one login on one device. The secret is never part of it.
+type Session struct {
+	ID            string // public, random; used to list and revoke
+	UserID        string
+	Kind          Kind
+	CreatedAt     time.Time
+	LastSeenAt    time.Time
+	IdleExpiresAt time.Time // LastSeenAt + idle timeout, capped at ExpiresAt
+	ExpiresAt     time.Time // absolute lifetime
+	IP            string
+	UserAgent     string
+	RevokedAt     time.Time // zero while the session is live
+}
+
+// Live reports whether s is usable at now: not revoked, not past its idle or
+// absolute expiry.
+func (s *Session) Live(now time.Time) bool {
+	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt) && now.Before(s.IdleExpiresAt)
+}
+
+// Store persists sessions. Every method takes a context and must honour its
+// cancellation. Errors other than the documented sentinels are wrapped store
+// failures; callers treat them as "unavailable" and fail closed.
+//
+// Times are passed in by the caller (who owns the clock), so backends never
+// call time.Now for decisions; a backend may use them to set its own TTLs.
+type Store interface {
+	// CreateSession stores s, reachable by secretHash (SHA-256 of the
+	// secret, 32 bytes) and by s.ID. It returns authd.ErrConflict when the
+	// ID or the hash is already stored.
+	CreateSession(ctx context.Context, s *Session, secretHash []byte) error
+
+	// SessionByHash returns the session whose secret hashes to hash.
+	// It returns authd.ErrNotFound when there is none, or when the session
+	// is revoked or not live at now (see Session.Live).
+	SessionByHash(ctx context.Context, hash []byte, now time.Time) (*Session, error)
+
+	// SessionByID is SessionByHash by public ID, with the same rules.
+	SessionByID(ctx context.Context, id string, now time.Time) (*Session, error)
+
+	// TouchSession records activity: it sets LastSeenAt and IdleExpiresAt
+	// of a live session. It returns authd.ErrNotFound when the session does
+	// not exist or is revoked. It never moves LastSeenAt backwards.
+	TouchSession(ctx context.Context, id string, lastSeen, idleExpires time.Time) error
+
+	// ListSessions returns the user's sessions that are live at now,
+	// newest first; an empty slice (not an error) when there are none.
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]*Session, error)
+
+	// RevokeSession marks the session revoked at at. It returns
+	// authd.ErrNotFound when no unrevoked session has that ID, so a second
+	// revoke of the same session reports ErrNotFound.
+	RevokeSession(ctx context.Context, id string, at time.Time) error
+
+	// RevokeUserSessions revokes every unrevoked session of the user except
+	// the one whose ID is except (which may be empty), and returns how many
+	// it revoked.
+	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) (int, error)
+
+	// DeleteExpiredSessions removes sessions (revoked or not) whose
+	// ExpiresAt is before before, and returns how many it removed.
+	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
+}
