@@ -340,3 +340,27 @@ func parseField(s, prefix string, bits int) (uint64, error) {
 	}
 	return n, nil
 }
+
+// CheckEncoded reports whether encoded is a hash Verify can use: a
+// well-formed argon2id PHC string within the accepted bounds, or a bcrypt
+// hash ($2a$, $2b$, $2y$) of acceptable cost. It is for imports; it does no
+// hashing.
+func CheckEncoded(encoded string) error {
+	switch {
+	case strings.HasPrefix(encoded, "$argon2id$"):
+		if _, _, _, err := parsePHC(encoded); err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformedHash, err)
+		}
+		return nil
+	case strings.HasPrefix(encoded, "$2a$"), strings.HasPrefix(encoded, "$2b$"), strings.HasPrefix(encoded, "$2y$"):
+		cost, err := bcrypt.Cost([]byte(encoded))
+		if err != nil || len(encoded) != 60 {
+			return fmt.Errorf("%w: not a bcrypt hash", ErrMalformedHash)
+		}
+		if cost > maxBcryptCost {
+			return fmt.Errorf("%w: bcrypt cost %d above %d", ErrMalformedHash, cost, maxBcryptCost)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unsupported algorithm (want argon2id or bcrypt)", ErrMalformedHash)
+}

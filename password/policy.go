@@ -41,6 +41,10 @@ func (p Policy) minLength() int {
 	return p.MinLength
 }
 
+// MaxLen is the effective byte limit: passwords longer than this are refused
+// before any hashing.
+func (p Policy) MaxLen() int { return p.maxBytes() }
+
 func (p Policy) maxBytes() int {
 	switch {
 	case p.MaxBytes <= 0:

@@ -229,4 +229,3 @@ func emails(us []*user.User) []string {
 	}
 	return out
 }
-

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/user"
+	"golang.org/x/term"
+)
+
+func userCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"user: want add, list, disable, enable or delete"}
+	}
+	sub := args[0]
+	var c config
+	fs := flag.NewFlagSet("authd user "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &c)
+	var importHash string
+	if sub == "add" {
+		fs.StringVar(&importHash, "password-hash", "", "import an existing argon2id (PHC) or bcrypt hash instead of reading a password")
+	}
+	if err := parse(fs, args[1:], getenv); err != nil {
+		return err
+	}
+	if err := c.validate(false); err != nil {
+		return usageError{err.Error()}
+	}
+	log, err := newLogger(&c, stderr)
+	if err != nil {
+		return err
+	}
+	want := 1
+	if sub == "list" {
+		want = 0
+	}
+	if fs.NArg() != want {
+		return usageError{fmt.Sprintf("user %s: want %d argument(s), got %d", sub, want, fs.NArg())}
+	}
+	st, _, err := openStore(ctx, &c, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := newServices(&c, st, log, time.Now)
+
+	switch sub {
+	case "add":
+		email := fs.Arg(0)
+		if importHash != "" {
+			u, err := svc.users.Import(ctx, email, importHash)
+			if err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(stdout, "imported user %s (%s)\n", u.Email, u.ID)
+			return nil
+		}
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		u, err := svc.users.Register(ctx, email, pw)
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "created user %s (%s)\n", u.Email, u.ID)
+	case "list":
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tCREATED\tSTATUS")
+		after := ""
+		for {
+			page, err := svc.users.List(ctx, after, 500)
+			if err != nil {
+				return err
+			}
+			for _, u := range page {
+				status := "active"
+				if u.Disabled {
+					status = "disabled"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, u.Email, u.CreatedAt.Format(time.RFC3339), status)
+			}
+			if len(page) < 500 {
+				break
+			}
+			after = page[len(page)-1].Email
+		}
+		return tw.Flush()
+	case "disable", "enable", "delete":
+		u, err := findUser(ctx, svc.users, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		switch sub {
+		case "disable":
+			err = svc.users.SetDisabled(ctx, u.ID, true)
+		case "enable":
+			err = svc.users.SetDisabled(ctx, u.ID, false)
+		case "delete":
+			err = svc.users.Delete(ctx, u.ID)
+		}
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "%sd user %s (%s)\n", strings.TrimSuffix(sub, "e"), u.Email, u.ID)
+	default:
+		return usageError{fmt.Sprintf("user: unknown subcommand %q", sub)}
+	}
+	return nil
+}
+
+// findUser accepts an email or an ID.
+func findUser(ctx context.Context, users *user.Service, ref string) (*user.User, error) {
+	if strings.Contains(ref, "@") {
+		u, err := users.Find(ctx, ref)
+		return u, describe(err)
+	}
+	u, err := users.Get(ctx, ref)
+	return u, describe(err)
+}
+
+// describe turns domain errors into messages for the terminal.
+func describe(err error) error {
+	var ve *authd.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ve):
+		var parts []string
+		for _, f := range ve.Fields {
+			parts = append(parts, f.Field+": "+f.Detail)
+		}
+		return errors.New(strings.Join(parts, "; "))
+	case errors.Is(err, authd.ErrConflict):
+		return errors.New("a user with that email already exists")
+	case errors.Is(err, authd.ErrNotFound):
+		return errors.New("no such user")
+	}
+	return err
+}
+
+// readPassword reads one line from stdin, without echo on a terminal.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 64<<10)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password on stdin (pipe one in, or run in a terminal)")
+	}
+	return line, nil
+}
+
+func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("authd migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &c)
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	st, where, err := openStore(ctx, &c, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(stdout, "schema of %s is up to date\n", redact(where))
+	return nil
+}

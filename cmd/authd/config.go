@@ -1,0 +1,212 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// config is everything serve and the admin commands read from flags and
+// AUTHD_* environment variables.
+type config struct {
+	Addr               string
+	DataDir            string
+	Database           string
+	SessionIdle        time.Duration
+	SessionLifetime    time.Duration
+	Registration       string
+	TLSCert, TLSKey    string
+	TrustedProxies     string
+	Argon2Memory       uint
+	Argon2Time         uint
+	Argon2Threads      uint
+	HashConcurrency    int
+	PasswordMinLength  int
+	LoginThrottle      string
+	ThrottleAccountMax int
+	ThrottleIPMax      int
+	ThrottleBaseDelay  time.Duration
+	ThrottleMaxDelay   time.Duration
+	ShutdownTimeout    time.Duration
+	LogLevel           string
+	LogFormat          string
+}
+
+// storeFlags are the flags every command that opens the store needs.
+func storeFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.DataDir, "data-dir", "./authd-data", "directory for authd's files (created with mode 0700)")
+	fs.StringVar(&c.Database, "database", "", "store: sqlite:PATH, memory:// (ephemeral); default: an SQLite file in the data dir")
+	fs.UintVar(&c.Argon2Memory, "argon2-memory", 19456, "Argon2id memory cost in KiB (OWASP: 19456)")
+	fs.UintVar(&c.Argon2Time, "argon2-time", 2, "Argon2id iterations (OWASP: 2)")
+	fs.UintVar(&c.Argon2Threads, "argon2-threads", 1, "Argon2id parallelism (OWASP: 1)")
+	fs.IntVar(&c.HashConcurrency, "hash-concurrency", runtime.GOMAXPROCS(0), "password hashes computed at once; more wait")
+	fs.IntVar(&c.PasswordMinLength, "password-min-length", 12, "minimum password length in characters (NIST SP 800-63B-4: at least 8, 15 for single-factor)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+}
+
+func serveFlags(fs *flag.FlagSet, c *config) {
+	storeFlags(fs, c)
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 30*time.Minute, "end a session unused for this long")
+	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 24*time.Hour, "end a session this long after login (NIST SP 800-63B-4 AAL2: 24h)")
+	fs.StringVar(&c.Registration, "registration", "open", "open or closed: whether POST /v1/users is allowed")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "private key for --tls-cert (PEM)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.LoginThrottle, "login-throttle", "on", "on or off (off only for load tests)")
+	fs.IntVar(&c.ThrottleAccountMax, "throttle-account-free", 5, "failed logins per account before delays start")
+	fs.IntVar(&c.ThrottleIPMax, "throttle-ip-free", 20, "failed logins per client IP before delays start")
+	fs.DurationVar(&c.ThrottleBaseDelay, "throttle-base-delay", time.Second, "first delay; it doubles with each further failure")
+	fs.DurationVar(&c.ThrottleMaxDelay, "throttle-max-delay", 15*time.Minute, "longest delay (never a permanent lock-out)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take after SIGTERM")
+}
+
+// parse parses args, then fills every flag not given on the command line
+// from its AUTHD_* variable (--data-dir ← AUTHD_DATA_DIR): flags win.
+func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		env := envName(f.Name)
+		if v := getenv(env); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func envName(flagName string) string {
+	return "AUTHD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// validate checks the values that flag parsing cannot.
+func (c *config) validate(serving bool) error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if c.PasswordMinLength < 8 {
+		errs = append(errs, errors.New("--password-min-length must be at least 8 (NIST SP 800-63B-4 §3.1.1.2)"))
+	}
+	if c.Argon2Memory < 8*1024 || c.Argon2Memory > 1<<20 {
+		errs = append(errs, errors.New("--argon2-memory must be between 8192 and 1048576 KiB"))
+	}
+	if c.Argon2Time < 1 || c.Argon2Time > 100 || c.Argon2Threads < 1 || c.Argon2Threads > 255 {
+		errs = append(errs, errors.New("--argon2-time must be 1..100 and --argon2-threads 1..255"))
+	}
+	if serving {
+		if c.Registration != "open" && c.Registration != "closed" {
+			errs = append(errs, fmt.Errorf("--registration must be open or closed, not %q", c.Registration))
+		}
+		if c.LoginThrottle != "on" && c.LoginThrottle != "off" {
+			errs = append(errs, fmt.Errorf("--login-throttle must be on or off, not %q", c.LoginThrottle))
+		}
+		if c.SessionIdle <= 0 || c.SessionLifetime <= 0 || c.SessionIdle > c.SessionLifetime {
+			errs = append(errs, errors.New("--session-idle-timeout and --session-lifetime must be positive, idle ≤ lifetime"))
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+		}
+		if _, err := c.proxies(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.ThrottleAccountMax < 1 || c.ThrottleIPMax < 1 || c.ThrottleBaseDelay <= 0 || c.ThrottleMaxDelay < c.ThrottleBaseDelay {
+			errs = append(errs, errors.New("throttle settings must be positive, max delay ≥ base delay"))
+		}
+		if c.ShutdownTimeout <= 0 {
+			errs = append(errs, errors.New("--shutdown-timeout must be positive"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *config) proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range strings.Split(c.TrustedProxies, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR or address", s)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// databaseKind resolves --database into a backend and its location.
+func (c *config) databaseKind() (kind, location string, err error) {
+	db := c.Database
+	switch {
+	case db == "":
+		return "sqlite", filepath.Join(c.DataDir, "authd.db"), nil
+	case db == "memory://" || db == "memory:":
+		return "memory", "", nil
+	case strings.HasPrefix(db, "sqlite://"):
+		return "sqlite", strings.TrimPrefix(db, "sqlite://"), nil
+	case strings.HasPrefix(db, "sqlite:"):
+		return "sqlite", strings.TrimPrefix(db, "sqlite:"), nil
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		return "", "", errors.New("--database: PostgreSQL is not supported by this build yet")
+	case !strings.Contains(db, "://"):
+		return "sqlite", db, nil
+	}
+	return "", "", fmt.Errorf("--database: unknown scheme in %q (want sqlite:PATH or memory://)", redact(db))
+}
+
+// redact hides a password in a database URL before it is printed.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	return u.String()
+}
+
+// ensureDataDir creates the data dir with mode 0700 and refuses one that
+// others can read.
+func ensureDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data dir %s is readable by others and cannot be fixed: %w", dir, err)
+		}
+	}
+	return nil
+}

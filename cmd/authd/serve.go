@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/throttle"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("authd serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	serveFlags(fs, &c)
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	if err := c.validate(true); err != nil {
+		return usageError{err.Error()}
+	}
+	log, err := newLogger(&c, stderr)
+	if err != nil {
+		return err
+	}
+	proxies, _ := c.proxies()
+
+	st, where, err := openStore(ctx, &c, true)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+
+	// The effective configuration, without secrets.
+	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", redact(where),
+		"data_dir", c.DataDir, "session_idle_timeout", c.SessionIdle, "session_lifetime", c.SessionLifetime,
+		"registration", c.Registration, "tls", c.TLSCert != "", "trusted_proxies", len(proxies),
+		"argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Time, c.Argon2Threads),
+		"hash_concurrency", c.HashConcurrency, "password_min_length", c.PasswordMinLength,
+		"login_throttle", c.LoginThrottle, "throttle_account_free", c.ThrottleAccountMax,
+		"throttle_ip_free", c.ThrottleIPMax, "throttle_max_delay", c.ThrottleMaxDelay)
+	if c.Registration == "open" && c.TLSCert == "" {
+		log.Debug("serving plain HTTP: put authd behind TLS outside development (the __Host- cookie is Secure)")
+	}
+
+	svc := newServices(&c, st, log, time.Now)
+	cfg := server.Config{
+		Users: svc.users, Sessions: svc.sessions, Store: st,
+		RegistrationClosed: c.Registration == "closed",
+		TrustedProxies:     proxies,
+		Logger:             log,
+	}
+	if c.LoginThrottle == "on" {
+		tc := throttle.Config{BaseDelay: c.ThrottleBaseDelay, MaxDelay: c.ThrottleMaxDelay}
+		acct, ip := tc, tc
+		acct.Free, ip.Free = c.ThrottleAccountMax, c.ThrottleIPMax
+		cfg.AccountThrottle, cfg.IPThrottle = throttle.New(acct), throttle.New(ip)
+	} else {
+		log.Warn("login throttling is OFF: use this only for load tests")
+	}
+	srv := server.New(cfg)
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "authd listening on %s://%s\n", scheme, ln.Addr())
+	log.Info("listening", "url", fmt.Sprintf("%s://%s", scheme, ln.Addr()))
+
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		sweep(sweepCtx, svc.sessions.Sweep, log)
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		stopSweep()
+		<-sweepDone
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: readiness fails first so load balancers move
+	// away, in-flight requests finish within the bound, then the store
+	// closes (deferred above).
+	log.Info("shutting down", "timeout", c.ShutdownTimeout)
+	srv.Drain()
+	stopSweep()
+	<-sweepDone
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("shutdown: requests still running were cut off", "err", err)
+		hs.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// sweep deletes sessions past their absolute lifetime now and then.
+func sweep(ctx context.Context, fn func(context.Context, time.Duration) (int, error), log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := fn(ctx, 0); err != nil && ctx.Err() == nil {
+			log.Warn("sweep expired sessions", "err", err)
+		} else if n > 0 {
+			log.Info("swept expired sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

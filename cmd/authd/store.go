@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/authd/authd/memstore"
+	"github.com/authd/authd/password"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/sqlitestore"
+	"github.com/authd/authd/user"
+)
+
+// store is what authd needs of a backend.
+type store interface {
+	session.Store
+	user.Store
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+func openStore(ctx context.Context, c *config, migrate bool) (store, string, error) {
+	kind, loc, err := c.databaseKind()
+	if err != nil {
+		return nil, "", usageError{err.Error()}
+	}
+	switch kind {
+	case "memory":
+		return memstore.New(), "memory://", nil
+	case "sqlite":
+		if err := ensureDataDir(c.DataDir); err != nil {
+			return nil, "", err
+		}
+		st, err := sqlitestore.Open(ctx, loc, sqlitestore.Options{SkipMigrations: !migrate})
+		if err != nil {
+			return nil, "", fmt.Errorf("open sqlite store %s: %w", loc, err)
+		}
+		return st, "sqlite:" + loc, nil
+	}
+	return nil, "", fmt.Errorf("unknown store kind %q", kind)
+}
+
+// services builds the domain services over st.
+type services struct {
+	users    *user.Service
+	sessions *session.Manager
+}
+
+func newServices(c *config, st store, log *slog.Logger, now func() time.Time) services {
+	sessions := session.NewManager(st, session.Config{
+		Cookie: session.Policy{IdleTimeout: c.SessionIdle, Lifetime: c.SessionLifetime},
+		Now:    now,
+	})
+	hasher := password.NewHasher(password.Params{
+		Memory: uint32(c.Argon2Memory), Time: uint32(c.Argon2Time), Threads: uint8(c.Argon2Threads),
+	}, c.HashConcurrency)
+	users := user.NewService(user.Config{
+		Store: st, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
+		Sessions: sessions, Now: now, Logger: log,
+	})
+	return services{users: users, sessions: sessions}
+}

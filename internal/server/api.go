@@ -1,0 +1,389 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/user"
+)
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type userBody struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type sessionBody struct {
+	ID            string    `json:"id"`
+	CreatedAt     time.Time `json:"created_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	IdleExpiresAt time.Time `json:"idle_expires_at"`
+}
+
+type sessionUser struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+}
+
+type sessionResponse struct {
+	Session sessionBody `json:"session"`
+	User    sessionUser `json:"user"`
+}
+
+type sessionListItem struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+	Current    bool      `json:"current"`
+}
+
+func requireFields(fields map[string]string) error {
+	var ve authd.ValidationError
+	for _, name := range []string{"email", "password", "current_password", "new_password"} {
+		if v, ok := fields[name]; ok && v == "" {
+			ve.Fields = append(ve.Fields, authd.FieldError{Field: name, Reason: "required", Detail: name + " is required"})
+		}
+	}
+	if len(ve.Fields) > 0 {
+		return &ve
+	}
+	return nil
+}
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.RegistrationClosed {
+		writeProblem(w, problem{Type: problemType("registration-closed"), Title: "Registration closed", Status: http.StatusForbidden,
+			Detail: "Self-service registration is closed on this server."})
+		return
+	}
+	var in credentials
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if err := requireFields(map[string]string{"email": in.Email, "password": in.Password}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.cfg.Users.Register(r.Context(), in.Email, in.Password)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "user registered", "user_id", u.ID, "ip", s.clientIP(r))
+	writeJSON(w, http.StatusCreated, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
+}
+
+func (s *Server) clientIP(r *http.Request) string { return clientIP(r, s.cfg.TrustedProxies) }
+
+// throttleKeys are the keys a login attempt is counted under.
+func throttleKey(email string) string {
+	if n, err := user.NormalizeEmail(email); err == nil {
+		return "acct:" + n
+	}
+	return "acct:" + strings.ToLower(strings.TrimSpace(email))
+}
+
+// checkThrottle refuses an attempt whose account or IP must still wait.
+func (s *Server) checkThrottle(ctx context.Context, acct, ip string) error {
+	var wait time.Duration
+	for _, c := range []struct {
+		t   Throttler
+		key string
+	}{{s.cfg.AccountThrottle, acct}, {s.cfg.IPThrottle, "ip:" + ip}} {
+		if c.t == nil {
+			continue
+		}
+		d, err := c.t.Wait(ctx, c.key)
+		if err != nil {
+			return err
+		}
+		wait = max(wait, d)
+	}
+	if wait > 0 {
+		return &authd.ThrottledError{RetryAfter: wait}
+	}
+	return nil
+}
+
+func (s *Server) recordFailure(ctx context.Context, acct, ip string) {
+	if t := s.cfg.AccountThrottle; t != nil {
+		if err := t.Fail(ctx, acct); err != nil {
+			s.log.WarnContext(ctx, "throttle: record failure", "err", err)
+		}
+	}
+	if t := s.cfg.IPThrottle; t != nil {
+		if err := t.Fail(ctx, "ip:"+ip); err != nil {
+			s.log.WarnContext(ctx, "throttle: record failure", "err", err)
+		}
+	}
+}
+
+// login checks credentials under the throttle and returns the user. It is
+// shared by every login transport.
+func (s *Server) login(ctx context.Context, email, pw, ip string) (*user.User, error) {
+	acct := throttleKey(email)
+	if err := s.checkThrottle(ctx, acct, ip); err != nil {
+		return nil, err
+	}
+	u, err := s.cfg.Users.Authenticate(ctx, email, pw)
+	if errors.Is(err, authd.ErrUnauthenticated) {
+		s.recordFailure(ctx, acct, ip)
+		s.log.InfoContext(ctx, "login failed", "ip", ip)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t := s.cfg.AccountThrottle; t != nil {
+		if err := t.Reset(ctx, acct); err != nil {
+			s.log.WarnContext(ctx, "throttle: reset", "err", err)
+		}
+	}
+	return u, nil
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var in credentials
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if err := requireFields(map[string]string{"email": in.Email, "password": in.Password}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	ip := s.clientIP(r)
+	u, err := s.login(ctx, in.Email, in.Password, ip)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Session fixation (ASVS 5.0 7.2.4): a login always starts a new
+	// session, and a session cookie presented with it is ended.
+	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
+		if old, err := s.cfg.Sessions.Check(ctx, c.Value); err == nil {
+			if err := s.cfg.Sessions.End(ctx, old.ID); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+	}
+	secret, sess, err := s.cfg.Sessions.Create(ctx, u.ID, session.KindCookie, session.Meta{IP: ip, UserAgent: r.UserAgent()})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Close the race with a concurrent disable or delete: the user was
+	// checked before the session existed, so check again now that it does.
+	if cur, err := s.cfg.Users.Get(ctx, u.ID); err != nil || cur.Disabled {
+		_ = s.cfg.Sessions.End(ctx, sess.ID)
+		if err == nil || errors.Is(err, authd.ErrNotFound) {
+			err = authd.ErrUnauthenticated
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	s.emails.put(u.ID, u.Email)
+	s.setSessionCookie(w, secret, sess.ExpiresAt)
+	s.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", sess.ID, "ip", ip)
+	writeJSON(w, http.StatusCreated, sessionResponse{Session: toSessionBody(sess), User: sessionUser{ID: u.ID, Email: u.Email}})
+}
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, secret string, expires time.Time) {
+	// Max-Age is the remaining absolute lifetime; the server enforces the
+	// idle and absolute limits itself whatever the browser keeps.
+	maxAge := int(expires.Sub(s.cfg.Now()) / time.Second)
+	http.SetCookie(w, &http.Cookie{
+		Name:     s.cfg.CookieName,
+		Value:    secret,
+		Path:     "/",
+		MaxAge:   max(maxAge, 1),
+		HttpOnly: true,
+		Secure:   true,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *Server) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.cfg.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+}
+
+func toSessionBody(s *session.Session) sessionBody {
+	return sessionBody{ID: s.ID, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, IdleExpiresAt: s.IdleExpiresAt}
+}
+
+// authedHandler is a handler that runs only for an authenticated caller.
+type authedHandler func(w http.ResponseWriter, r *http.Request, sess *session.Session)
+
+// authed checks the session cookie and runs h with the caller's session.
+// Missing, malformed, unknown, expired and revoked cookies all get the same
+// 401; a store failure gets 503 (fail closed).
+func (s *Server) authed(h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, err := s.authenticate(r)
+		if err != nil {
+			if errors.Is(err, authd.ErrUnauthenticated) {
+				if _, cerr := r.Cookie(s.cfg.CookieName); cerr == nil {
+					s.clearSessionCookie(w)
+				}
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		ctx := authd.NewContext(r.Context(), &authd.Principal{UserID: sess.UserID, SessionID: sess.ID, Kind: string(sess.Kind)})
+		h(w, r.WithContext(ctx), sess)
+	}
+}
+
+func (s *Server) authenticate(r *http.Request) (*session.Session, error) {
+	c, err := r.Cookie(s.cfg.CookieName)
+	if err != nil {
+		return nil, authd.ErrUnauthenticated
+	}
+	return s.cfg.Sessions.Check(r.Context(), c.Value)
+}
+
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	email, ok := s.emails.get(sess.UserID)
+	if !ok {
+		u, err := s.cfg.Users.Get(r.Context(), sess.UserID)
+		if errors.Is(err, authd.ErrNotFound) {
+			err = authd.ErrUnauthenticated
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		email = u.Email
+		s.emails.put(u.ID, u.Email)
+	}
+	writeJSON(w, http.StatusOK, sessionResponse{Session: toSessionBody(sess), User: sessionUser{ID: sess.UserID, Email: email}})
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	// Idempotent: no cookie, or a dead one, is already logged out.
+	sess, err := s.authenticate(r)
+	switch {
+	case errors.Is(err, authd.ErrUnauthenticated):
+	case err != nil:
+		s.writeError(w, r, err) // never report a logout that was not persisted
+		return
+	default:
+		if err := s.cfg.Sessions.End(r.Context(), sess.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.log.InfoContext(r.Context(), "logout", "user_id", sess.UserID, "session_id", sess.ID)
+	}
+	s.clearSessionCookie(w)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	u, err := s.cfg.Users.Get(r.Context(), sess.UserID)
+	if errors.Is(err, authd.ErrNotFound) {
+		err = authd.ErrUnauthenticated
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
+}
+
+type passwordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	var in passwordChange
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if err := requireFields(map[string]string{"current_password": in.CurrentPassword, "new_password": in.NewPassword}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	// A stolen session must not become a password-guessing oracle: wrong
+	// current passwords count against the account like failed logins.
+	acct := "acct-id:" + sess.UserID
+	ip := s.clientIP(r)
+	if err := s.checkThrottle(ctx, acct, ip); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	err := s.cfg.Users.ChangePassword(ctx, sess.UserID, in.CurrentPassword, in.NewPassword, sess.ID)
+	if errors.Is(err, authd.ErrUnauthenticated) {
+		s.recordFailure(ctx, acct, ip)
+		writeProblem(w, problem{Type: problemType("wrong-password"), Title: "Wrong password", Status: http.StatusUnauthorized,
+			Detail: "The current password is wrong."})
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.InfoContext(ctx, "password changed; other sessions revoked", "user_id", sess.UserID, "session_id", sess.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	list, err := s.cfg.Sessions.List(r.Context(), sess.UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]sessionListItem, 0, len(list))
+	for _, x := range list {
+		out = append(out, sessionListItem{ID: x.ID, Kind: string(x.Kind), CreatedAt: x.CreatedAt, LastSeenAt: x.LastSeenAt,
+			ExpiresAt: x.ExpiresAt, IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == sess.ID})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	id := r.PathValue("id")
+	if len(id) > 64 {
+		s.writeError(w, r, authd.ErrNotFound)
+		return
+	}
+	if err := s.cfg.Sessions.Revoke(r.Context(), sess.UserID, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if id == sess.ID {
+		s.clearSessionCookie(w)
+	}
+	s.log.InfoContext(r.Context(), "session revoked", "user_id", sess.UserID, "session_id", id, "by_session", sess.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleRevokeOthers(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	if err := s.cfg.Sessions.RevokeUser(r.Context(), sess.UserID, sess.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "other sessions revoked", "user_id", sess.UserID, "session_id", sess.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}

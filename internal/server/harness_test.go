@@ -1,0 +1,206 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/memstore"
+	"github.com/authd/authd/password"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/sqlitestore"
+	"github.com/authd/authd/throttle"
+	"github.com/authd/authd/user"
+)
+
+// clock is the injectable time of every test: expiry tests move it, they
+// never sleep.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type backend interface {
+	session.Store
+	user.Store
+	Ping(context.Context) error
+	Close() error
+}
+
+// harness is one authd API over a real store.
+type harness struct {
+	t        *testing.T
+	srv      *server.Server
+	clock    *clock
+	store    backend
+	users    *user.Service
+	sessions *session.Manager
+}
+
+type options struct {
+	sqlite             bool
+	registrationClosed bool
+	noThrottle         bool
+	trusted            string
+	storeWrap          func(backend) backend
+}
+
+// cheap Argon2id parameters keep tests fast; the cost itself is tested in
+// package password.
+var testParams = password.Params{Memory: 64, Time: 1, Threads: 1}
+
+func newHarness(t *testing.T, o options) *harness {
+	t.Helper()
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	var st backend = memstore.New()
+	if o.sqlite {
+		s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "authd.db"), sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = s
+	}
+	t.Cleanup(func() { st.Close() })
+	if o.storeWrap != nil {
+		st = o.storeWrap(st)
+	}
+	sessions := session.NewManager(st, session.Config{Now: c.Now})
+	users := user.NewService(user.Config{Store: st, Hasher: password.NewHasher(testParams, 4),
+		Sessions: sessions, Now: c.Now})
+	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now}
+	if !o.noThrottle {
+		cfg.AccountThrottle = throttle.New(throttle.Config{Free: 5, Now: c.Now})
+		cfg.IPThrottle = throttle.New(throttle.Config{Free: 20, Now: c.Now})
+	}
+	if o.trusted != "" {
+		cfg.TrustedProxies = mustPrefixes(t, o.trusted)
+	}
+	return &harness{t: t, srv: server.New(cfg), clock: c, store: st, users: users, sessions: sessions}
+}
+
+// req describes one request.
+type req struct {
+	method, path string
+	body         string
+	cookie       string // session secret
+	header       map[string]string
+	remote       string
+}
+
+func (h *harness) do(r req) *http.Response {
+	h.t.Helper()
+	var body io.Reader
+	if r.body != "" {
+		body = strings.NewReader(r.body)
+	}
+	hr := httptest.NewRequest(r.method, "http://authd.test"+r.path, body)
+	if r.body != "" {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if r.cookie != "" {
+		hr.Header.Set("Cookie", server.DefaultCookieName+"="+r.cookie)
+	}
+	for k, v := range r.header {
+		if v == "" {
+			hr.Header.Del(k)
+		} else {
+			hr.Header.Set(k, v)
+		}
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
+	}
+	rec := httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, hr)
+	return rec.Result()
+}
+
+const testPassword = "correct horse battery staple"
+
+// register creates a user through the API.
+func (h *harness) register(email string) string {
+	h.t.Helper()
+	resp := h.do(req{method: "POST", path: "/v1/users", body: `{"email":"` + email + `","password":"` + testPassword + `"}`})
+	if resp.StatusCode != http.StatusCreated {
+		h.t.Fatalf("register %s: status %d: %s", email, resp.StatusCode, readBody(resp))
+	}
+	var u struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&u)
+	return u.ID
+}
+
+// login returns the session secret.
+func (h *harness) login(email string) string {
+	h.t.Helper()
+	resp := h.do(req{method: "POST", path: "/v1/session", body: `{"email":"` + email + `","password":"` + testPassword + `"}`})
+	if resp.StatusCode != http.StatusCreated {
+		h.t.Fatalf("login %s: status %d: %s", email, resp.StatusCode, readBody(resp))
+	}
+	c := sessionCookie(resp)
+	if c == nil {
+		h.t.Fatal("login set no session cookie")
+	}
+	return c.Value
+}
+
+func sessionCookie(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == server.DefaultCookieName {
+			return c
+		}
+	}
+	return nil
+}
+
+func readBody(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func decode[T any](t *testing.T, resp *http.Response) T {
+	t.Helper()
+	var v T
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("decode %T: %v", v, err)
+	}
+	return v
+}
+
+func wantStatus(t *testing.T, what string, resp *http.Response, want int) {
+	t.Helper()
+	if resp.StatusCode != want {
+		t.Fatalf("%s: status = %d, want %d; body %s", what, resp.StatusCode, want, readBody(resp))
+	}
+}
+
+// touchCounter counts last-seen writes on a real store.
+type touchCounter struct {
+	backend
+	touches atomic.Int32
+}
+
+func (c *touchCounter) TouchSession(ctx context.Context, id string, lastSeen, idle time.Time) error {
+	c.touches.Add(1)
+	return c.backend.TouchSession(ctx, id, lastSeen, idle)
+}

@@ -1,0 +1,201 @@
+// Package server is authd's HTTP API on net/http's ServeMux: routing,
+// middleware (security headers, cross-origin protection, recovery), request
+// decoding and the one error→status table.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/user"
+)
+
+// Throttler slows down password guessing for one kind of key (accounts or
+// client IPs). throttle.Limiter implements it; a shared backend can too.
+type Throttler interface {
+	// Wait returns how long key must wait before its next attempt (0: go).
+	Wait(ctx context.Context, key string) (time.Duration, error)
+	// Fail records a failed attempt.
+	Fail(ctx context.Context, key string) error
+	// Reset forgets key's failures.
+	Reset(ctx context.Context, key string) error
+}
+
+// Pinger reports whether the store is reachable, for /readyz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config wires a Server. Users, Sessions and Store are required.
+type Config struct {
+	Users    *user.Service
+	Sessions *session.Manager
+	Store    Pinger
+	// AccountThrottle and IPThrottle limit failed logins per account and
+	// per client IP; nil disables that limit (--login-throttle off).
+	AccountThrottle Throttler
+	IPThrottle      Throttler
+	// RegistrationClosed makes POST /v1/users answer 403.
+	RegistrationClosed bool
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// CookieName is the session cookie; default "__Host-authd_session".
+	CookieName string
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// DefaultCookieName is the session cookie. The __Host- prefix makes
+// browsers refuse it unless it is Secure, has Path=/ and no Domain, so no
+// sibling subdomain can set or shadow it (ASVS 5.0 3.3.1).
+const DefaultCookieName = "__Host-authd_session"
+
+// Server serves the API.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	draining atomic.Bool
+	emails   emailCache
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = DefaultCookieName
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routes()
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, problem{Type: problemType("cross-origin"), Title: "Cross-origin request refused", Status: http.StatusForbidden,
+			Detail: "State-changing requests must come from authd's own origin."})
+	}))
+	s.handler = s.recoverer(securityHeaders(cop.Handler(s.mux)))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Drain makes /readyz answer 503, so load balancers stop sending traffic
+// while in-flight requests finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("POST /v1/users", s.handleRegister)
+	m.HandleFunc("POST /v1/session", s.handleLogin)
+	m.HandleFunc("GET /v1/session", s.authed(s.handleGetSession))
+	m.HandleFunc("DELETE /v1/session", s.handleLogout)
+	m.HandleFunc("GET /v1/user", s.authed(s.handleGetUser))
+	m.HandleFunc("PUT /v1/user/password", s.authed(s.handleChangePassword))
+	m.HandleFunc("GET /v1/sessions", s.authed(s.handleListSessions))
+	m.HandleFunc("DELETE /v1/sessions", s.authed(s.handleRevokeOthers))
+	m.HandleFunc("DELETE /v1/sessions/{id}", s.authed(s.handleRevokeSession))
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /readyz", s.handleReady)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound})
+	})
+}
+
+// Routes lists the method+pattern of every API route, for the test that
+// keeps the OpenAPI document in step.
+func Routes() []string {
+	return []string{
+		"POST /v1/users", "POST /v1/session", "GET /v1/session", "DELETE /v1/session",
+		"GET /v1/user", "PUT /v1/user/password", "GET /v1/sessions", "DELETE /v1/sessions",
+		"DELETE /v1/sessions/{id}", "GET /healthz", "GET /readyz",
+	}
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, problem{Type: problemType("unavailable"), Status: http.StatusServiceUnavailable, Detail: "authd is shutting down."})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		s.log.WarnContext(r.Context(), "readiness: store unreachable", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, problem{Type: problemType("unavailable"), Status: http.StatusServiceUnavailable, Detail: "The store is unreachable."})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a panic into a bare 500: the stack goes to the log, never
+// to the client.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path,
+					"panic", v, "stack", string(debug.Stack()))
+				writeProblem(w, problem{Type: problemType("internal"), Status: http.StatusInternalServerError})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// emailCache remembers user ID → email for GET /v1/session, which returns
+// the email on every check. Emails never change in authd (there is no
+// change-email operation), and a deleted or disabled user's sessions are
+// revoked, so a stale entry can never authenticate anyone.
+type emailCache struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+const emailCacheMax = 100_000
+
+func (c *emailCache) get(id string) (string, bool) {
+	c.mu.RLock()
+	e, ok := c.m[id]
+	c.mu.RUnlock()
+	return e, ok
+}
+
+func (c *emailCache) put(id, email string) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= emailCacheMax {
+		c.m = make(map[string]string)
+	}
+	c.m[id] = email
+	c.mu.Unlock()
+}

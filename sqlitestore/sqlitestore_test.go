@@ -1,0 +1,291 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/internal/migrate"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/session/sessiontest"
+	"github.com/authd/authd/sqlitestore"
+	"github.com/authd/authd/user"
+	"github.com/authd/authd/user/usertest"
+)
+
+func open(t testing.TB, path string) *sqlitestore.Store {
+	t.Helper()
+	st, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatalf("Open(%s) = %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	})
+	return st
+}
+
+func newStore(t testing.TB) *sqlitestore.Store {
+	return open(t, filepath.Join(t.TempDir(), "authd.db"))
+}
+
+func TestSessionConformance(t *testing.T) {
+	sessiontest.Run(t, func(t *testing.T) session.Store { return newStore(t) })
+}
+
+func TestUserConformance(t *testing.T) {
+	usertest.Run(t, func(t *testing.T) user.Store { return newStore(t) })
+}
+
+func TestFileModeAndWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authd.db")
+	st := open(t, path)
+	if err := st.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping = %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("database file mode = %v, want 0600", m)
+	}
+	// Write something so the WAL exists, then check it inherited the mode.
+	u := usertest.New("mode@example.com")
+	if err := st.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil {
+		t.Errorf("no WAL file: %v", err)
+	} else if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("WAL file mode = %v, want 0600", m)
+	}
+	mode, err := sqlitestore.JournalMode(context.Background(), st)
+	if err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	u := usertest.New("reopen@example.com")
+	s, h := sessiontest.New(u.ID, now)
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateSession(ctx, s, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st2 := open(t, path) // migrations rerun as a no-op
+	if got, err := st2.UserByEmail(ctx, u.Email); err != nil || got.ID != u.ID {
+		t.Errorf("after reopen UserByEmail = %+v, %v", got, err)
+	}
+	if got, err := st2.SessionByHash(ctx, h, now); err != nil || got.ID != s.ID {
+		t.Errorf("after reopen SessionByHash = %+v, %v", got, err)
+	}
+	// SkipMigrations on an up-to-date file works too.
+	st3, err := sqlitestore.Open(ctx, path, sqlitestore.Options{SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st3.Close()
+	if _, err := st3.SessionByHash(ctx, h, now); err != nil {
+		t.Errorf("SkipMigrations store: SessionByHash = %v", err)
+	}
+}
+
+func TestSkipMigrationsThenMigrate(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "authd.db"), sqlitestore.Options{SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.UserByID(ctx, "x"); err == nil || errors.Is(err, authd.ErrNotFound) {
+		t.Errorf("UserByID before migrating = %v, want a store error", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UserByID(ctx, "x"); !errors.Is(err, authd.ErrNotFound) {
+		t.Errorf("UserByID after migrating = %v, want ErrNotFound", err)
+	}
+	h := make([]byte, 32)
+	if _, err := st.SessionByHash(ctx, h, time.Now()); !errors.Is(err, authd.ErrNotFound) {
+		t.Errorf("SessionByHash after migrating = %v, want ErrNotFound", err)
+	}
+}
+
+func TestOpenRefusesMemory(t *testing.T) {
+	for _, p := range []string{"", ":memory:"} {
+		if st, err := sqlitestore.Open(context.Background(), p, sqlitestore.Options{}); err == nil {
+			st.Close()
+			t.Errorf("Open(%q) succeeded, want an error", p)
+		}
+	}
+}
+
+func TestOddPath(t *testing.T) {
+	// Characters that mean something in a URI must not break the DSN.
+	dir := filepath.Join(t.TempDir(), "a dir?#%")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "auth d?&mode=ro.db")
+	st := open(t, path)
+	if err := st.CreateUser(context.Background(), usertest.New("odd@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Errorf("WAL not next to %q: %v", path, err)
+	}
+}
+
+// TestConcurrentStress is the "no database is locked" guarantee: many
+// goroutines mixing writes and reads on one file see no errors at all.
+func TestConcurrentStress(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	now := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	const workers, iters = 32, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*iters*8)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range iters {
+				u := usertest.New(fmt.Sprintf("w%d-i%d-%s@example.com", w, i, rand.Text()[:6]))
+				if err := st.CreateUser(ctx, u); err != nil {
+					errs <- fmt.Errorf("CreateUser: %w", err)
+					continue
+				}
+				if _, err := st.UserByEmail(ctx, u.Email); err != nil {
+					errs <- fmt.Errorf("UserByEmail: %w", err)
+				}
+				s, h := sessiontest.New(u.ID, now)
+				if err := st.CreateSession(ctx, s, h); err != nil {
+					errs <- fmt.Errorf("CreateSession: %w", err)
+					continue
+				}
+				if _, err := st.SessionByHash(ctx, h, now.Add(time.Second)); err != nil {
+					errs <- fmt.Errorf("SessionByHash: %w", err)
+				}
+				if err := st.TouchSession(ctx, s.ID, now.Add(time.Minute), now.Add(31*time.Minute)); err != nil {
+					errs <- fmt.Errorf("TouchSession: %w", err)
+				}
+				if _, err := st.ListSessions(ctx, u.ID, now.Add(2*time.Minute)); err != nil {
+					errs <- fmt.Errorf("ListSessions: %w", err)
+				}
+				if err := st.RevokeSession(ctx, s.ID, now.Add(2*time.Minute)); err != nil {
+					errs <- fmt.Errorf("RevokeSession: %w", err)
+				}
+				if _, err := st.SessionByHash(ctx, h, now.Add(3*time.Minute)); !errors.Is(err, authd.ErrNotFound) {
+					errs <- fmt.Errorf("SessionByHash after revoke = %v, want ErrNotFound", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	list, err := st.ListUsers(ctx, "", 0)
+	if err != nil || len(list) != workers*iters {
+		t.Errorf("ListUsers = %d users, %v; want %d", len(list), err, workers*iters)
+	}
+}
+
+// TestTwoStoresOneFile checks that two Stores (as two processes would) on
+// one file share data and do not fail with SQLITE_BUSY under light load.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	a, b := open(t, path), open(t, path)
+	var wg sync.WaitGroup
+	for _, st := range []*sqlitestore.Store{a, b} {
+		for range 4 {
+			wg.Go(func() {
+				for range 20 {
+					if err := st.CreateUser(ctx, usertest.New(rand.Text()+"@example.com")); err != nil {
+						t.Errorf("CreateUser = %v", err)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if list, err := a.ListUsers(ctx, "", 0); err != nil || len(list) != 160 {
+		t.Errorf("ListUsers = %d, %v; want 160", len(list), err)
+	}
+}
+
+func benchSetup(b *testing.B) (*sqlitestore.Store, []byte, time.Time) {
+	st := newStore(b)
+	now := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	s, h := sessiontest.New("user-1", now)
+	if err := st.CreateSession(context.Background(), s, h); err != nil {
+		b.Fatal(err)
+	}
+	return st, h, now.Add(time.Second)
+}
+
+func BenchmarkSessionByHash(b *testing.B) {
+	st, h, now := benchSetup(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := st.SessionByHash(ctx, h, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSessionByHashParallel(b *testing.B) {
+	st, h, now := benchSetup(b)
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := st.SessionByHash(ctx, h, now); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitestore.Exec(ctx, st, `INSERT INTO schema_migrations (version, name) VALUES (999, 'future')`); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, err = sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if !errors.Is(err, migrate.ErrSchemaTooNew) {
+		if st != nil {
+			st.Close()
+		}
+		t.Fatalf("Open(newer schema) = %v, want ErrSchemaTooNew", err)
+	}
+}

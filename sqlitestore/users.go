@@ -1,0 +1,114 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/user"
+)
+
+const userCols = `id, email, password_hash, created_at, updated_at, disabled`
+
+func scanUser(sc scanner) (*user.User, error) {
+	var (
+		u                user.User
+		created, updated int64
+	)
+	if err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &created, &updated, &u.Disabled); err != nil {
+		return nil, err
+	}
+	u.CreatedAt = fromMicros(created)
+	u.UpdatedAt = fromMicros(updated)
+	return &u, nil
+}
+
+// CreateUser implements user.Store.
+func (s *Store) CreateUser(ctx context.Context, u *user.User) error {
+	_, err := s.exec(ctx, "create user",
+		`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt), u.Disabled)
+	return err
+}
+
+// UserByEmail implements user.Store.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*user.User, error) {
+	return s.oneUser(ctx, "user by email", `SELECT `+userCols+` FROM users WHERE email = ?`, email)
+}
+
+// UserByID implements user.Store.
+func (s *Store) UserByID(ctx context.Context, id string) (*user.User, error) {
+	return s.oneUser(ctx, "user by id", `SELECT `+userCols+` FROM users WHERE id = ?`, id)
+}
+
+func (s *Store) oneUser(ctx context.Context, op, query string, arg string) (*user.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	u, err := scanUser(s.r.QueryRowContext(ctx, query, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, authd.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail(ctx, op, err)
+	}
+	return u, nil
+}
+
+// ListUsers implements user.Store. A limit of zero or less means no limit.
+func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]*user.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE email > ? ORDER BY email LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fail(ctx, "list users", err)
+	}
+	defer rows.Close()
+	out := []*user.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fail(ctx, "list users", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(ctx, "list users", err)
+	}
+	return out, nil
+}
+
+// SetPasswordHash implements user.Store.
+func (s *Store) SetPasswordHash(ctx context.Context, id, hash string, at time.Time) error {
+	return s.updateUser(ctx, "set password hash",
+		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, micros(at), id)
+}
+
+// SetUserDisabled implements user.Store.
+func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error {
+	return s.updateUser(ctx, "set user disabled",
+		`UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?`, disabled, micros(at), id)
+}
+
+// DeleteUser implements user.Store. The user's sessions are left alone;
+// revoke them first (they expire and are deleted in time).
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	return s.updateUser(ctx, "delete user", `DELETE FROM users WHERE id = ?`, id)
+}
+
+func (s *Store) updateUser(ctx context.Context, op, query string, args ...any) error {
+	n, err := s.exec(ctx, op, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return authd.ErrNotFound
+	}
+	return nil
+}
