@@ -35,6 +35,10 @@ type Config struct {
 	// TouchInterval bounds how often a check writes "last seen". Default 1 min:
 	// a session check is a read, not a write, on the hot path.
 	TouchInterval time.Duration
+	// CacheTTL keeps successful look-ups in memory this long (at most 1 s;
+	// 0 means no cache). Revocations made through this Manager take effect
+	// at once; others (another instance or process) within CacheTTL.
+	CacheTTL time.Duration
 	// Now is the clock; default time.Now. Tests inject a fake.
 	Now func() time.Time
 }
@@ -43,6 +47,7 @@ type Config struct {
 type Manager struct {
 	store Store
 	cfg   Config
+	cache *cache
 }
 
 // NewManager returns a Manager over store.
@@ -65,7 +70,8 @@ func NewManager(store Store, cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{store: store, cfg: cfg}
+	cfg.CacheTTL = min(cfg.CacheTTL, time.Second)
+	return &Manager{store: store, cfg: cfg, cache: newCache(cfg.CacheTTL, 100_000)}
 }
 
 // Meta is what the client told us at login.
@@ -133,12 +139,17 @@ func (m *Manager) Check(ctx context.Context, secret string) (*Session, error) {
 		return nil, authd.ErrUnauthenticated
 	}
 	now := m.cfg.Now()
-	s, err := m.store.SessionByHash(ctx, hash[:], now)
-	if errors.Is(err, authd.ErrNotFound) {
-		return nil, authd.ErrUnauthenticated
-	}
-	if err != nil {
-		return nil, fmt.Errorf("check session: %w", err)
+	s, hit := m.cache.get(hash, now)
+	if !hit {
+		var err error
+		s, err = m.store.SessionByHash(ctx, hash[:], now)
+		if errors.Is(err, authd.ErrNotFound) {
+			return nil, authd.ErrUnauthenticated
+		}
+		if err != nil {
+			return nil, fmt.Errorf("check session: %w", err)
+		}
+		m.cache.put(hash, s, now)
 	}
 	// The store already filters, but the decision is ours: enforce idle
 	// and absolute expiry here too, whatever the backend or the cookie say.
@@ -147,8 +158,10 @@ func (m *Manager) Check(ctx context.Context, secret string) (*Session, error) {
 	}
 	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
 		if err := m.touch(ctx, s, now); err != nil {
+			m.cache.drop(s.ID)
 			return nil, err
 		}
+		m.cache.put(hash, s, now)
 	}
 	return s, nil
 }
@@ -198,6 +211,10 @@ func (m *Manager) Revoke(ctx context.Context, userID, id string) error {
 	if s.UserID != userID {
 		return fmt.Errorf("revoke session: %w", authd.ErrNotFound)
 	}
+	// Dropped after the write too (deferred), so a look-up racing with
+	// the revocation cannot leave a stale entry behind.
+	m.cache.drop(id)
+	defer m.cache.drop(id)
 	if err := m.store.RevokeSession(ctx, id, now.UTC()); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -207,6 +224,8 @@ func (m *Manager) Revoke(ctx context.Context, userID, id string) error {
 // End revokes the session id whoever owns it (logout of the caller's own
 // session). Ending a session that is already gone is not an error.
 func (m *Manager) End(ctx context.Context, id string) error {
+	m.cache.drop(id)
+	defer m.cache.drop(id)
 	err := m.store.RevokeSession(ctx, id, m.cfg.Now().UTC())
 	if err != nil && !errors.Is(err, authd.ErrNotFound) {
 		return fmt.Errorf("end session: %w", err)
@@ -217,6 +236,8 @@ func (m *Manager) End(ctx context.Context, id string) error {
 // RevokeUser ends every session of userID except the one with ID except
 // (empty: all of them). It implements user.SessionRevoker.
 func (m *Manager) RevokeUser(ctx context.Context, userID, except string) error {
+	m.cache.dropUser(userID)
+	defer m.cache.dropUser(userID)
 	if _, err := m.store.RevokeUserSessions(ctx, userID, except, m.cfg.Now().UTC()); err != nil {
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}

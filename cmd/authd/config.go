@@ -21,6 +21,7 @@ type config struct {
 	Database           string
 	SessionIdle        time.Duration
 	SessionLifetime    time.Duration
+	SessionCacheTTL    time.Duration
 	Registration       string
 	TLSCert, TLSKey    string
 	TrustedProxies     string
@@ -57,6 +58,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 30*time.Minute, "end a session unused for this long")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 24*time.Hour, "end a session this long after login (NIST SP 800-63B-4 AAL2: 24h)")
+	fs.DurationVar(&c.SessionCacheTTL, "session-cache-ttl", time.Second, "keep successful session look-ups in memory this long (0 to 1s; 0 disables); revocations elsewhere take effect within it")
 	fs.StringVar(&c.Registration, "registration", "open", "open or closed: whether POST /v1/users is allowed")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key for --tls-cert (PEM)")
@@ -120,6 +122,9 @@ func (c *config) validate(serving bool) error {
 		}
 		if c.SessionIdle <= 0 || c.SessionLifetime <= 0 || c.SessionIdle > c.SessionLifetime {
 			errs = append(errs, errors.New("--session-idle-timeout and --session-lifetime must be positive, idle ≤ lifetime"))
+		}
+		if c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Second {
+			errs = append(errs, errors.New("--session-cache-ttl must be between 0 and 1s"))
 		}
 		if (c.TLSCert == "") != (c.TLSKey == "") {
 			errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

@@ -48,7 +48,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	// The effective configuration, without secrets.
 	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", redact(where),
-		"data_dir", c.DataDir, "session_idle_timeout", c.SessionIdle, "session_lifetime", c.SessionLifetime,
+		"data_dir", c.DataDir, "session_idle_timeout", c.SessionIdle, "session_lifetime", c.SessionLifetime, "session_cache_ttl", c.SessionCacheTTL,
 		"registration", c.Registration, "tls", c.TLSCert != "", "trusted_proxies", len(proxies),
 		"argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Time, c.Argon2Threads),
 		"hash_concurrency", c.HashConcurrency, "password_min_length", c.PasswordMinLength,

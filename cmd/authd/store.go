@@ -50,8 +50,9 @@ type services struct {
 
 func newServices(c *config, st store, log *slog.Logger, now func() time.Time) services {
 	sessions := session.NewManager(st, session.Config{
-		Cookie: session.Policy{IdleTimeout: c.SessionIdle, Lifetime: c.SessionLifetime},
-		Now:    now,
+		Cookie:   session.Policy{IdleTimeout: c.SessionIdle, Lifetime: c.SessionLifetime},
+		CacheTTL: c.SessionCacheTTL,
+		Now:      now,
 	})
 	hasher := password.NewHasher(password.Params{
 		Memory: uint32(c.Argon2Memory), Time: uint32(c.Argon2Time), Threads: uint8(c.Argon2Threads),

@@ -85,7 +85,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.storeWrap != nil {
 		st = o.storeWrap(st)
 	}
-	sessions := session.NewManager(st, session.Config{Now: c.Now})
+	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second})
 	users := user.NewService(user.Config{Store: st, Hasher: password.NewHasher(testParams, 4),
 		Sessions: sessions, Now: c.Now})
 	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now}

@@ -1,0 +1,117 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/memstore"
+	"github.com/authd/authd/session"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) Now() time.Time { return c.t }
+
+func TestHashSecret(t *testing.T) {
+	good := "Dm2zoL2oDOQib5Bmy8BORtOTXaKUBaHvufU5ZQIukKM"
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{good, true},
+		{"", false},
+		{good[:42], false},
+		{good + "A", false},
+		{good[:42] + "=", false},
+		{good[:42] + "+", false}, // standard, not URL, alphabet
+		{good[:42] + "N", false}, // non-canonical: trailing bits set
+		{"' OR 1=1 --" + good[:32], false},
+	}
+	for _, tt := range tests {
+		if _, ok := session.HashSecret(tt.in); ok != tt.ok {
+			t.Errorf("HashSecret(%q) ok = %v, want %v", tt.in, ok, tt.ok)
+		}
+	}
+}
+
+func TestCreateSecretShape(t *testing.T) {
+	m := session.NewManager(memstore.New(), session.Config{})
+	seen := map[string]bool{}
+	for range 100 {
+		secret, s, err := m.Create(context.Background(), "u", session.KindCookie, session.Meta{UserAgent: string(make([]byte, 4096))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := session.HashSecret(secret); !ok || seen[secret] || s.ID == secret {
+			t.Fatalf("secret %q: valid %v, repeated %v", secret, ok, seen[secret])
+		}
+		if len(s.UserAgent) > 512 {
+			t.Errorf("stored User-Agent is %d bytes, want at most 512", len(s.UserAgent))
+		}
+		seen[secret] = true
+	}
+}
+
+// The look-up cache must never let a revoked session through on the
+// instance that revoked it, and must let an outside revocation through
+// within its TTL.
+func TestCacheRevocation(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	st := memstore.New()
+	m := session.NewManager(st, session.Config{CacheTTL: time.Second, Now: c.Now})
+	check := func(secret string) error { _, err := m.Check(ctx, secret); return err }
+
+	secret, s, _ := m.Create(ctx, "u1", session.KindCookie, session.Meta{})
+	if err := check(secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.End(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(secret); !errors.Is(err, authd.ErrUnauthenticated) {
+		t.Errorf("check after End = %v, want ErrUnauthenticated at once", err)
+	}
+
+	a, sa, _ := m.Create(ctx, "u1", session.KindCookie, session.Meta{})
+	b, _, _ := m.Create(ctx, "u1", session.KindCookie, session.Meta{})
+	check(a)
+	check(b)
+	if err := m.RevokeUser(ctx, "u1", sa.ID); err != nil {
+		t.Fatal(err)
+	}
+	if check(a) != nil || !errors.Is(check(b), authd.ErrUnauthenticated) {
+		t.Error("RevokeUser: kept session refused or revoked session still accepted")
+	}
+
+	// Revoked behind the Manager's back (another process, another
+	// instance): accepted from cache for less than the TTL, then refused.
+	d, sd, _ := m.Create(ctx, "u2", session.KindCookie, session.Meta{})
+	check(d)
+	if err := st.RevokeSession(ctx, sd.ID, c.t); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(time.Second)
+	if err := check(d); !errors.Is(err, authd.ErrUnauthenticated) {
+		t.Errorf("outside revocation after the TTL: %v, want ErrUnauthenticated", err)
+	}
+}
+
+func TestCacheNeverExtendsLife(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	m := session.NewManager(memstore.New(), session.Config{CacheTTL: time.Second, Now: c.Now,
+		Cookie: session.Policy{IdleTimeout: time.Minute, Lifetime: time.Hour}})
+	secret, _, _ := m.Create(ctx, "u", session.KindCookie, session.Meta{})
+	c.t = c.t.Add(59*time.Second + 500*time.Millisecond)
+	if _, err := m.Check(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(600 * time.Millisecond) // idle limit passed, entry still "fresh"
+	if _, err := m.Check(ctx, secret); !errors.Is(err, authd.ErrUnauthenticated) {
+		t.Errorf("check past idle expiry from cache = %v, want ErrUnauthenticated", err)
+	}
+}
