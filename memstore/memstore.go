@@ -263,20 +263,41 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 	return nil
 }
 
-func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) (int, error) {
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
+	ids := []string{}
 	for _, ss := range s.sessions {
 		if ss.UserID == userID && ss.ID != except && ss.RevokedAt.IsZero() {
 			ss.RevokedAt = at
-			n++
+			ids = append(ids, ss.ID)
 		}
 	}
-	return n, nil
+	return ids, nil
+}
+
+func (s *Store) RevokedSessions(ctx context.Context, since time.Time) ([]session.Revocation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []session.Revocation{}
+	for _, ss := range s.sessions {
+		if !ss.RevokedAt.IsZero() && !ss.RevokedAt.Before(since) {
+			out = append(out, session.Revocation{ID: ss.ID, RevokedAt: ss.RevokedAt, ExpiresAt: ss.ExpiresAt})
+		}
+	}
+	slices.SortFunc(out, func(a, b session.Revocation) int {
+		if c := a.RevokedAt.Compare(b.RevokedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {

@@ -39,6 +39,11 @@ type Config struct {
 	// 0 means no cache). Revocations made through this Manager take effect
 	// at once; others (another instance or process) within CacheTTL.
 	CacheTTL time.Duration
+	// OnRevoke, if set, is called after sessions were revoked through this
+	// Manager (logout, revoke, sign out everywhere, password change, user
+	// disabled or deleted), with their IDs. The token revocation set and
+	// the cross-instance feed hang off it. It must not block.
+	OnRevoke func(ids []string, at time.Time)
 	// Now is the clock; default time.Now. Tests inject a fake.
 	Now func() time.Time
 }
@@ -218,6 +223,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, id string) error {
 	if err := m.store.RevokeSession(ctx, id, now.UTC()); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
+	m.revoked([]string{id}, now.UTC())
 	return nil
 }
 
@@ -226,10 +232,15 @@ func (m *Manager) Revoke(ctx context.Context, userID, id string) error {
 func (m *Manager) End(ctx context.Context, id string) error {
 	m.cache.drop(id)
 	defer m.cache.drop(id)
-	err := m.store.RevokeSession(ctx, id, m.cfg.Now().UTC())
-	if err != nil && !errors.Is(err, authd.ErrNotFound) {
+	now := m.cfg.Now().UTC()
+	err := m.store.RevokeSession(ctx, id, now)
+	if errors.Is(err, authd.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
+	m.revoked([]string{id}, now)
 	return nil
 }
 
@@ -238,10 +249,30 @@ func (m *Manager) End(ctx context.Context, id string) error {
 func (m *Manager) RevokeUser(ctx context.Context, userID, except string) error {
 	m.cache.dropUser(userID)
 	defer m.cache.dropUser(userID)
-	if _, err := m.store.RevokeUserSessions(ctx, userID, except, m.cfg.Now().UTC()); err != nil {
+	now := m.cfg.Now().UTC()
+	ids, err := m.store.RevokeUserSessions(ctx, userID, except, now)
+	if err != nil {
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}
+	m.revoked(ids, now)
 	return nil
+}
+
+// revoked tells the OnRevoke hook about ended sessions.
+func (m *Manager) revoked(ids []string, at time.Time) {
+	if m.cfg.OnRevoke != nil && len(ids) > 0 {
+		m.cfg.OnRevoke(ids, at)
+	}
+}
+
+// RevokedSince lists sessions revoked at or after since (for rebuilding a
+// revocation set).
+func (m *Manager) RevokedSince(ctx context.Context, since time.Time) ([]Revocation, error) {
+	rs, err := m.store.RevokedSessions(ctx, since)
+	if err != nil {
+		return nil, fmt.Errorf("revoked sessions: %w", err)
+	}
+	return rs, nil
 }
 
 // Sweep deletes sessions whose absolute lifetime ended before now-grace.

@@ -42,6 +42,13 @@ func (s *Session) Live(now time.Time) bool {
 	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt) && now.Before(s.IdleExpiresAt)
 }
 
+// Revocation records that a session ended before its time.
+type Revocation struct {
+	ID        string
+	RevokedAt time.Time
+	ExpiresAt time.Time // the session's absolute expiry
+}
+
 // Store persists sessions. Every method takes a context and must honour its
 // cancellation. Errors other than the documented sentinels are wrapped store
 // failures; callers treat them as "unavailable" and fail closed.
@@ -77,9 +84,15 @@ type Store interface {
 	RevokeSession(ctx context.Context, id string, at time.Time) error
 
 	// RevokeUserSessions revokes every unrevoked session of the user except
-	// the one whose ID is except (which may be empty), and returns how many
-	// it revoked.
-	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) (int, error)
+	// the one whose ID is except (which may be empty), and returns the IDs
+	// it revoked (an empty slice when none).
+	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error)
+
+	// RevokedSessions lists the sessions revoked at or after since, oldest
+	// revocation first, so verifiers can rebuild their in-memory revocation
+	// set after a start or a reconnect. Sessions already deleted (past
+	// their lifetime) are not listed.
+	RevokedSessions(ctx context.Context, since time.Time) ([]Revocation, error)
 
 	// DeleteExpiredSessions removes sessions (revoked or not) whose
 	// ExpiresAt is before before, and returns how many it removed.

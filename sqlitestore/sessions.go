@@ -165,11 +165,55 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 }
 
 // RevokeUserSessions implements session.Store.
-func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) (int, error) {
-	n, err := s.exec(ctx, "revoke user sessions",
-		`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`,
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, err := s.w.QueryContext(ctx,
+		`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`,
 		micros(at), userID, except)
-	return int(n), err
+	if err != nil {
+		return nil, fail(ctx, "revoke user sessions", err)
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fail(ctx, "revoke user sessions", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(ctx, "revoke user sessions", err)
+	}
+	return ids, nil
+}
+
+// RevokedSessions implements session.Store.
+func (s *Store) RevokedSessions(ctx context.Context, since time.Time) ([]session.Revocation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT id, revoked_at, expires_at FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id`, micros(since))
+	if err != nil {
+		return nil, fail(ctx, "revoked sessions", err)
+	}
+	defer rows.Close()
+	out := []session.Revocation{}
+	for rows.Next() {
+		var id string
+		var rev, exp int64
+		if err := rows.Scan(&id, &rev, &exp); err != nil {
+			return nil, fail(ctx, "revoked sessions", err)
+		}
+		out = append(out, session.Revocation{ID: id, RevokedAt: fromMicros(rev), ExpiresAt: fromMicros(exp)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(ctx, "revoked sessions", err)
+	}
+	return out, nil
 }
 
 // DeleteExpiredSessions implements session.Store.

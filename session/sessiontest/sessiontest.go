@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,9 +131,13 @@ func testMissing(t *testing.T, st session.Store) {
 	wantNotFound(t, "SessionByID(sql-looking)", err)
 	wantNotFound(t, "TouchSession(unknown)", st.TouchSession(ctx, "no-such-id", t0, t0.Add(time.Hour)))
 	wantNotFound(t, "RevokeSession(unknown)", st.RevokeSession(ctx, "no-such-id", t0))
-	n, err := st.RevokeUserSessions(ctx, "no-such-user", "", t0)
-	if err != nil || n != 0 {
-		t.Errorf("RevokeUserSessions(unknown) = %d, %v; want 0, nil", n, err)
+	revoked, err := st.RevokeUserSessions(ctx, "no-such-user", "", t0)
+	if err != nil || revoked == nil || len(revoked) != 0 {
+		t.Errorf("RevokeUserSessions(unknown) = %v, %v; want empty non-nil slice, nil", revoked, err)
+	}
+	rs, err := st.RevokedSessions(ctx, t0.Add(-time.Hour))
+	if err != nil || rs == nil || len(rs) != 0 {
+		t.Errorf("RevokedSessions(empty store) = %v, %v; want empty non-nil slice, nil", rs, err)
 	}
 	list, err := st.ListSessions(ctx, "no-such-user", t0)
 	if err != nil || list == nil || len(list) != 0 {
@@ -280,9 +285,12 @@ func testRevokeUser(t *testing.T, st session.Store) {
 	if err := st.RevokeSession(ctx, mine[3].ID, t0); err != nil {
 		t.Fatal(err)
 	}
-	n, err := st.RevokeUserSessions(ctx, "user-1", mine[0].ID, t0.Add(time.Minute))
-	if err != nil || n != 2 {
-		t.Fatalf("RevokeUserSessions = %d, %v; want 2 (4 minus the kept one minus the already revoked one)", n, err)
+	revoked, err := st.RevokeUserSessions(ctx, "user-1", mine[0].ID, t0.Add(time.Minute))
+	slices.Sort(revoked)
+	want := []string{mine[1].ID, mine[2].ID}
+	slices.Sort(want)
+	if err != nil || !slices.Equal(revoked, want) {
+		t.Fatalf("RevokeUserSessions = %v, %v; want %v (4 minus the kept one minus the already revoked one)", revoked, err, want)
 	}
 	at := t0.Add(2 * time.Minute)
 	if _, err := st.SessionByHash(ctx, hashes[0], at); err != nil {
@@ -295,9 +303,21 @@ func testRevokeUser(t *testing.T, st session.Store) {
 	if _, err := st.SessionByHash(ctx, th, at); err != nil {
 		t.Errorf("another user's session: %v, want untouched", err)
 	}
-	n, err = st.RevokeUserSessions(ctx, "user-1", "", at)
-	if err != nil || n != 1 {
-		t.Errorf("RevokeUserSessions(all) = %d, %v; want 1", n, err)
+	revoked, err = st.RevokeUserSessions(ctx, "user-1", "", at)
+	if err != nil || len(revoked) != 1 || revoked[0] != mine[0].ID {
+		t.Errorf("RevokeUserSessions(all) = %v, %v; want [%s]", revoked, err, mine[0].ID)
+	}
+	// Every revocation is listed for the revocation set, oldest first.
+	rs, err := st.RevokedSessions(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 4 || rs[0].ID != mine[3].ID || !rs[0].RevokedAt.Equal(t0) || !rs[0].ExpiresAt.Equal(mine[3].ExpiresAt) ||
+		rs[3].ID != mine[0].ID || !rs[3].RevokedAt.Equal(at) {
+		t.Errorf("RevokedSessions(t0) = %+v", rs)
+	}
+	if rs, _ := st.RevokedSessions(ctx, at); len(rs) != 1 || rs[0].ID != mine[0].ID {
+		t.Errorf("RevokedSessions(at) = %+v, want only %s", rs, mine[0].ID)
 	}
 }
 
@@ -362,6 +382,7 @@ func testCancelled(t *testing.T, st session.Store) {
 	_, checks["ListSessions"] = st.ListSessions(ctx, "user-1", t0)
 	checks["RevokeSession"] = st.RevokeSession(ctx, s.ID, t0)
 	_, checks["RevokeUserSessions"] = st.RevokeUserSessions(ctx, "user-1", "", t0)
+	_, checks["RevokedSessions"] = st.RevokedSessions(ctx, t0)
 	_, checks["DeleteExpiredSessions"] = st.DeleteExpiredSessions(ctx, t0.Add(100*time.Hour))
 	for name, err := range checks {
 		if !errors.Is(err, context.Canceled) {
