@@ -3,6 +3,7 @@ module github.com/authd/authd
 go 1.26.0
 
 require (
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/go-cmp v0.7.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/term v0.48.0

@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/client"
+	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/session"
+	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
 )
 
@@ -28,6 +31,11 @@ type Store struct {
 	sessions map[string]*session.Session
 	byHash   map[[32]byte]string // secret hash → session ID
 	hashOf   map[string][32]byte // session ID → secret hash
+
+	refresh     map[[32]byte]*token.Refresh // by token hash
+	keys        map[string]*jwks.StoredKey  // by KID
+	clients     map[string]*client.Client   // by ID
+	clientNames map[string]string           // name → ID
 }
 
 // New returns an empty Store.
@@ -38,6 +46,11 @@ func New() *Store {
 		sessions: map[string]*session.Session{},
 		byHash:   map[[32]byte]string{},
 		hashOf:   map[string][32]byte{},
+
+		refresh:     map[[32]byte]*token.Refresh{},
+		keys:        map[string]*jwks.StoredKey{},
+		clients:     map[string]*client.Client{},
+		clientNames: map[string]string{},
 	}
 }
 

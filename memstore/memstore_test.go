@@ -3,9 +3,15 @@ package memstore_test
 import (
 	"testing"
 
+	"github.com/authd/authd/client"
+	"github.com/authd/authd/client/clienttest"
+	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/jwks/jwkstest"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/session/sessiontest"
+	"github.com/authd/authd/token"
+	"github.com/authd/authd/token/tokentest"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
 )
@@ -16,4 +22,16 @@ func TestSessionConformance(t *testing.T) {
 
 func TestUserConformance(t *testing.T) {
 	usertest.Run(t, func(t *testing.T) user.Store { return memstore.New() })
+}
+
+func TestRefreshConformance(t *testing.T) {
+	tokentest.Run(t, func(t *testing.T) token.RefreshStore { return memstore.New() })
+}
+
+func TestKeyConformance(t *testing.T) {
+	jwkstest.Run(t, func(t *testing.T) jwks.Store { return memstore.New() })
+}
+
+func TestClientConformance(t *testing.T) {
+	clienttest.Run(t, func(t *testing.T) client.Store { return memstore.New() })
 }

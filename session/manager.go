@@ -180,6 +180,17 @@ func (m *Manager) ByID(ctx context.Context, id string) (*Session, error) {
 	return s, nil
 }
 
+// Seen records activity on s (a refresh, for token sessions): last seen
+// and idle expiry move forward, at most once per TouchInterval. A session
+// revoked meanwhile returns authd.ErrUnauthenticated.
+func (m *Manager) Seen(ctx context.Context, s *Session) error {
+	now := m.cfg.Now()
+	if now.Sub(s.LastSeenAt) < m.cfg.TouchInterval {
+		return nil
+	}
+	return m.touch(ctx, s, now)
+}
+
 func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) error {
 	now = now.UTC().Truncate(time.Microsecond)
 	idle := minTime(now.Add(m.policy(s.Kind).IdleTimeout), s.ExpiresAt)

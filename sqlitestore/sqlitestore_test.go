@@ -12,10 +12,16 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/client"
+	"github.com/authd/authd/client/clienttest"
 	"github.com/authd/authd/internal/migrate"
+	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/jwks/jwkstest"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/session/sessiontest"
 	"github.com/authd/authd/sqlitestore"
+	"github.com/authd/authd/token"
+	"github.com/authd/authd/token/tokentest"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
 )
@@ -44,6 +50,18 @@ func TestSessionConformance(t *testing.T) {
 
 func TestUserConformance(t *testing.T) {
 	usertest.Run(t, func(t *testing.T) user.Store { return newStore(t) })
+}
+
+func TestRefreshConformance(t *testing.T) {
+	tokentest.Run(t, func(t *testing.T) token.RefreshStore { return newStore(t) })
+}
+
+func TestKeyConformance(t *testing.T) {
+	jwkstest.Run(t, func(t *testing.T) jwks.Store { return newStore(t) })
+}
+
+func TestClientConformance(t *testing.T) {
+	clienttest.Run(t, func(t *testing.T) client.Store { return newStore(t) })
 }
 
 func TestFileModeAndWAL(t *testing.T) {
@@ -287,5 +305,24 @@ func TestRefusesNewerSchema(t *testing.T) {
 			st.Close()
 		}
 		t.Fatalf("Open(newer schema) = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// BenchmarkUseRefresh is one rotation's store work: create a token, then
+// redeem it (two writes on the writer pool).
+func BenchmarkUseRefresh(b *testing.B) {
+	st := newStore(b)
+	ctx := context.Background()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	gen := 0
+	for b.Loop() {
+		rt := tokentest.New("session-1", gen, now)
+		if err := st.CreateRefresh(ctx, rt); err != nil {
+			b.Fatal(err)
+		}
+		if _, first, err := st.UseRefresh(ctx, rt.Hash, now.Add(time.Second)); err != nil || !first {
+			b.Fatalf("UseRefresh = first %v, %v", first, err)
+		}
+		gen++
 	}
 }

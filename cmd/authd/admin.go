@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/user"
 	"golang.org/x/term"
 )
@@ -22,6 +23,13 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return usageError{"user: want add, list, disable, enable or delete"}
 	}
 	sub := args[0]
+	switch sub {
+	case "add", "list", "disable", "enable", "delete":
+	default:
+		// Before any flag parsing or store access: a typo must not
+		// create or open a data dir.
+		return usageError{fmt.Sprintf("user: unknown subcommand %q (want add, list, disable, enable or delete)", sub)}
+	}
 	var c config
 	fs := flag.NewFlagSet("authd user "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -112,7 +120,7 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return describe(err)
 		}
-		fmt.Fprintf(stdout, "%sd user %s (%s)\n", strings.TrimSuffix(sub, "e"), u.Email, u.ID)
+		fmt.Fprintf(stdout, "%sd user %s (%s)\n", sub, u.Email, u.ID) // disabled, enabled, deleted
 	default:
 		return usageError{fmt.Sprintf("user: unknown subcommand %q", sub)}
 	}
@@ -185,5 +193,123 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer st.Close()
 	fmt.Fprintf(stdout, "schema of %s is up to date\n", redact(where))
+	return nil
+}
+
+func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
+		return usageError{"keys: want list or rotate"}
+	}
+	sub := args[0]
+	var c config
+	fs := flag.NewFlagSet("authd keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &c)
+	if err := parse(fs, args[1:], getenv); err != nil {
+		return err
+	}
+	if err := c.validate(false); err != nil {
+		return usageError{err.Error()}
+	}
+	log, err := newLogger(&c, stderr)
+	if err != nil {
+		return err
+	}
+	st, where, err := openStore(ctx, &c, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	kek, err := loadKEK(&c, strings.HasPrefix(where, "memory"), log)
+	if err != nil {
+		return err
+	}
+	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep()})
+	if err != nil {
+		return err
+	}
+	if sub == "rotate" {
+		k, err := ring.Rotate(ctx, c.SigningAlg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new %s key %s: published now, signs from %s\n", k.Alg, k.KID, k.ActivateAt.Format(time.RFC3339))
+	}
+	signer, _ := ring.Signer()
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tCREATED\tSIGNS FROM\tRETIRED\tSTATUS")
+	for _, k := range ring.Keys() {
+		status := "published"
+		switch {
+		case signer != nil && k.KID == signer.KID:
+			status = "signing"
+		case time.Now().Before(k.ActivateAt):
+			status = "pending"
+		case !k.RetireAt.IsZero():
+			status = "retired (published until its tokens expire)"
+		}
+		retired := "-"
+		if !k.RetireAt.IsZero() {
+			retired = k.RetireAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.CreatedAt.Format(time.RFC3339), k.ActivateAt.Format(time.RFC3339), retired, status)
+	}
+	return tw.Flush()
+}
+
+func clientCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"client: want add, list or delete"}
+	}
+	sub := args[0]
+	var c config
+	fs := flag.NewFlagSet("authd client "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeFlags(fs, &c)
+	if err := parse(fs, args[1:], getenv); err != nil {
+		return err
+	}
+	log, err := newLogger(&c, stderr)
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"add": 1, "list": 0, "delete": 1}
+	n, ok := want[sub]
+	if !ok {
+		return usageError{fmt.Sprintf("client: unknown subcommand %q", sub)}
+	}
+	if fs.NArg() != n {
+		return usageError{fmt.Sprintf("client %s: want %d argument(s), got %d", sub, n, fs.NArg())}
+	}
+	st, _, err := openStore(ctx, &c, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := newServices(&c, st, log, time.Now)
+	switch sub {
+	case "add":
+		cl, secret, err := svc.clients.Create(ctx, fs.Arg(0))
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "client_id:     %s\nclient_secret: %s\n\nThe secret is shown once; authd keeps only its hash.\n", cl.ID, secret)
+	case "list":
+		cs, err := svc.clients.List(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tCREATED")
+		for _, cl := range cs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	case "delete":
+		if err := svc.clients.Delete(ctx, fs.Arg(0)); err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "deleted client %s\n", fs.Arg(0))
+	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/authd/authd/jwks"
 )
 
 // config is everything serve and the admin commands read from flags and
@@ -36,6 +38,17 @@ type config struct {
 	ThrottleBaseDelay  time.Duration
 	ThrottleMaxDelay   time.Duration
 	ShutdownTimeout    time.Duration
+	Issuer             string
+	Audience           string
+	AccessTokenTTL     time.Duration
+	RefreshLifetime    time.Duration
+	RefreshIdle        time.Duration
+	RefreshGrace       time.Duration
+	SigningAlg         string
+	KeyEncryptionKey   string
+	KeyRotation        time.Duration
+	Scopes             string
+	PublicClientID     string
 	LogLevel           string
 	LogFormat          string
 }
@@ -49,6 +62,11 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.UintVar(&c.Argon2Threads, "argon2-threads", 1, "Argon2id parallelism (OWASP: 1)")
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", runtime.GOMAXPROCS(0), "password hashes computed at once; more wait")
 	fs.IntVar(&c.PasswordMinLength, "password-min-length", 12, "minimum password length in characters (NIST SP 800-63B-4: at least 8, 15 for single-factor)")
+	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", 10*time.Minute, "lifetime of access tokens (JWT)")
+	fs.DurationVar(&c.RefreshLifetime, "refresh-token-lifetime", 30*24*time.Hour, "absolute lifetime of a token session (its refresh-token chain)")
+	fs.DurationVar(&c.RefreshIdle, "refresh-token-idle", 7*24*time.Hour, "a token session unused for this long ends")
+	fs.StringVar(&c.SigningAlg, "signing-alg", "EdDSA", "algorithm of new signing keys: EdDSA, ES256 or RS256")
+	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", "", "32-byte key (base64) sealing signing keys at rest; default: generated into <data-dir>/kek (development only)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 }
@@ -68,14 +86,26 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.ThrottleIPMax, "throttle-ip-free", 20, "failed logins per client IP before delays start")
 	fs.DurationVar(&c.ThrottleBaseDelay, "throttle-base-delay", time.Second, "first delay; it doubles with each further failure")
 	fs.DurationVar(&c.ThrottleMaxDelay, "throttle-max-delay", 15*time.Minute, "longest delay (never a permanent lock-out)")
+	fs.StringVar(&c.Issuer, "issuer", "", "iss of access tokens and base URL of the OAuth metadata (default: http(s)://<addr>)")
+	fs.StringVar(&c.Audience, "audience", "authd", "aud of access tokens")
+	fs.DurationVar(&c.RefreshGrace, "refresh-grace", 10*time.Second, "a just-rotated refresh token may be redeemed again this long (two tabs refreshing at once); 0 disables")
+	fs.DurationVar(&c.KeyRotation, "key-rotation-interval", 0, "rotate the signing key this often (0: only by `authd keys rotate`)")
+	fs.StringVar(&c.Scopes, "scopes", "read write", "space-separated scopes clients may request (none requested: all)")
+	fs.StringVar(&c.PublicClientID, "public-client-id", "authd", "client_id of first-party public clients (no secret)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take after SIGTERM")
 }
 
 // parse parses args, then fills every flag not given on the command line
 // from its AUTHD_* variable (--data-dir ← AUTHD_DATA_DIR): flags win.
+//
+// Every error but flag.ErrHelp is a usageError (exit status 2), like the
+// flag package's own ExitOnError.
 func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -87,11 +117,16 @@ func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 		env := envName(f.Name)
 		if v := getenv(env); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+				// Only typed flags (numbers, durations) can fail here, so the
+				// value is never a secret: show it.
+				errs = append(errs, fmt.Errorf("%s=%q (--%s): %w", env, v, f.Name, err))
 			}
 		}
 	})
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err.Error()}
+	}
+	return nil
 }
 
 func envName(flagName string) string {
@@ -109,6 +144,9 @@ func (c *config) validate(serving bool) error {
 	}
 	if c.Argon2Memory < 8*1024 || c.Argon2Memory > 1<<20 {
 		errs = append(errs, errors.New("--argon2-memory must be between 8192 and 1048576 KiB"))
+	}
+	if !jwks.Supported(c.SigningAlg) {
+		errs = append(errs, fmt.Errorf("--signing-alg must be EdDSA, ES256 or RS256, not %q", c.SigningAlg))
 	}
 	if c.Argon2Time < 1 || c.Argon2Time > 100 || c.Argon2Threads < 1 || c.Argon2Threads > 255 {
 		errs = append(errs, errors.New("--argon2-time must be 1..100 and --argon2-threads 1..255"))
@@ -134,6 +172,26 @@ func (c *config) validate(serving bool) error {
 		}
 		if c.ThrottleAccountMax < 1 || c.ThrottleIPMax < 1 || c.ThrottleBaseDelay <= 0 || c.ThrottleMaxDelay < c.ThrottleBaseDelay {
 			errs = append(errs, errors.New("throttle settings must be positive, max delay ≥ base delay"))
+		}
+		if c.AccessTokenTTL < 30*time.Second || c.AccessTokenTTL > 24*time.Hour {
+			errs = append(errs, errors.New("--access-token-ttl must be between 30s and 24h"))
+		}
+		if c.RefreshIdle <= 0 || c.RefreshLifetime <= 0 || c.RefreshIdle > c.RefreshLifetime {
+			errs = append(errs, errors.New("--refresh-token-idle and --refresh-token-lifetime must be positive, idle ≤ lifetime"))
+		}
+		if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
+			errs = append(errs, errors.New("--refresh-grace must be between 0 and 1m"))
+		}
+		if c.KeyRotation < 0 || (c.KeyRotation > 0 && c.KeyRotation < time.Hour) {
+			errs = append(errs, errors.New("--key-rotation-interval must be 0 (off) or at least 1h"))
+		}
+		if c.Audience == "" || c.PublicClientID == "" {
+			errs = append(errs, errors.New("--audience and --public-client-id must not be empty"))
+		}
+		if c.Issuer != "" {
+			if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				errs = append(errs, errors.New("--issuer must be an http(s) URL without query or fragment (RFC 8414 §2)"))
+			}
 		}
 		if c.ShutdownTimeout <= 0 {
 			errs = append(errs, errors.New("--shutdown-timeout must be positive"))

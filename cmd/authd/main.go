@@ -4,6 +4,8 @@
 //	authd serve                 run the server (SQLite in ./authd-data)
 //	authd user add EMAIL        create a user (password read from stdin)
 //	authd user list|disable|enable|delete
+//	authd keys list|rotate      signing keys
+//	authd client add|list|delete confidential OAuth clients
 //	authd migrate               apply the store's schema migrations
 //	authd version
 package main
@@ -55,6 +57,12 @@ commands:
   user disable EMAIL|ID   disable a user and end all their sessions
   user enable EMAIL|ID    re-enable a user
   user delete EMAIL|ID    delete a user and end all their sessions
+  keys list               list signing keys
+  keys rotate             add a signing key (published now, signs after a
+                          minute); the current one retires
+  client add NAME         create a confidential client (for introspection);
+                          its secret is printed once
+  client list|delete ID   list or delete clients
   migrate                 apply schema migrations and exit
   version                 print the version
 
@@ -73,6 +81,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
 		return userCmd(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "keys":
+		return keysCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "client":
+		return clientCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":

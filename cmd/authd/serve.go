@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/authd/authd/internal/server"
@@ -59,8 +60,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	svc := newServices(&c, st, log, time.Now)
+	issuerURL := c.Issuer
+	if issuerURL == "" {
+		scheme := "http"
+		if c.TLSCert != "" {
+			scheme = "https"
+		}
+		issuerURL = scheme + "://" + c.Addr
+	}
+	tm, err := newTokenMode(ctx, &c, st, svc, strings.HasPrefix(where, "memory"), issuerURL, log, time.Now)
+	if err != nil {
+		return err
+	}
+	signer, err := tm.ring.Signer()
+	if err != nil {
+		return err
+	}
+	log.Info("token mode", "issuer", issuerURL, "audience", c.Audience, "access_token_ttl", c.AccessTokenTTL,
+		"refresh_token_lifetime", c.RefreshLifetime, "refresh_token_idle", c.RefreshIdle, "refresh_grace", c.RefreshGrace,
+		"signing_kid", signer.KID, "signing_alg", signer.Alg, "key_rotation_interval", c.KeyRotation,
+		"scopes", c.Scopes, "revoked_sessions_loaded", svc.revoked.Len())
 	cfg := server.Config{
-		Users: svc.users, Sessions: svc.sessions, Store: st,
+		Verifier: tm.verifier,
+		Tokens:   tm.server,
+		Users:    svc.users, Sessions: svc.sessions, Store: st,
 		RegistrationClosed: c.Registration == "closed",
 		TrustedProxies:     proxies,
 		Logger:             log,
@@ -106,7 +129,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
-		sweep(sweepCtx, svc.sessions.Sweep, log)
+		go maintainKeys(sweepCtx, tm.ring, c.KeyRotation, log)
+		sweep(sweepCtx, func(ctx context.Context, grace time.Duration) (int, error) {
+			if _, err := st.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {
+				return 0, err
+			}
+			return svc.sessions.Sweep(ctx, grace)
+		}, log)
 	}()
 
 	errc := make(chan error, 1)

@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/authd/authd/client"
+	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/sqlitestore"
+	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
 )
 
@@ -17,6 +20,9 @@ import (
 type store interface {
 	session.Store
 	user.Store
+	token.RefreshStore
+	jwks.Store
+	client.Store
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -46,13 +52,27 @@ func openStore(ctx context.Context, c *config, migrate bool) (store, string, err
 type services struct {
 	users    *user.Service
 	sessions *session.Manager
+	clients  *client.Service
+	revoked  *token.RevocationSet
 }
 
+// revocationKeep is how long a revoked session stays in the revocation
+// set: until every access token it could hold has expired.
+func (c *config) revocationKeep() time.Duration { return c.AccessTokenTTL + token.MaxLeeway }
+
 func newServices(c *config, st store, log *slog.Logger, now func() time.Time) services {
+	revoked := token.NewRevocationSet(now)
+	keep := c.revocationKeep()
 	sessions := session.NewManager(st, session.Config{
 		Cookie:   session.Policy{IdleTimeout: c.SessionIdle, Lifetime: c.SessionLifetime},
+		Token:    session.Policy{IdleTimeout: c.RefreshIdle, Lifetime: c.RefreshLifetime},
 		CacheTTL: c.SessionCacheTTL,
-		Now:      now,
+		OnRevoke: func(ids []string, at time.Time) {
+			for _, id := range ids {
+				revoked.Add(id, at.Add(keep))
+			}
+		},
+		Now: now,
 	})
 	hasher := password.NewHasher(password.Params{
 		Memory: uint32(c.Argon2Memory), Time: uint32(c.Argon2Time), Threads: uint8(c.Argon2Threads),
@@ -61,5 +81,5 @@ func newServices(c *config, st store, log *slog.Logger, now func() time.Time) se
 		Store: st, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
 		Sessions: sessions, Now: now, Logger: log,
 	})
-	return services{users: users, sessions: sessions}
+	return services{users: users, sessions: sessions, clients: client.NewService(st, now), revoked: revoked}
 }

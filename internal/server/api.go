@@ -197,7 +197,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.emails.put(u.ID, u.Email)
+	s.users.put(u.ID, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
 	s.setSessionCookie(w, secret, sess.ExpiresAt)
 	s.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", sess.ID, "ip", ip)
 	writeJSON(w, http.StatusCreated, sessionResponse{Session: toSessionBody(sess), User: sessionUser{ID: u.ID, Email: u.Email}})
@@ -227,84 +227,69 @@ func toSessionBody(s *session.Session) sessionBody {
 	return sessionBody{ID: s.ID, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, IdleExpiresAt: s.IdleExpiresAt}
 }
 
-// authedHandler is a handler that runs only for an authenticated caller.
-type authedHandler func(w http.ResponseWriter, r *http.Request, sess *session.Session)
-
-// authed checks the session cookie and runs h with the caller's session.
-// Missing, malformed, unknown, expired and revoked cookies all get the same
-// 401; a store failure gets 503 (fail closed).
-func (s *Server) authed(h authedHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		sess, err := s.authenticate(r)
-		if err != nil {
-			if errors.Is(err, authd.ErrUnauthenticated) {
-				if _, cerr := r.Cookie(s.cfg.CookieName); cerr == nil {
-					s.clearSessionCookie(w)
-				}
-			}
-			s.writeError(w, r, err)
-			return
-		}
-		ctx := authd.NewContext(r.Context(), &authd.Principal{UserID: sess.UserID, SessionID: sess.ID, Kind: string(sess.Kind)})
-		h(w, r.WithContext(ctx), sess)
-	}
-}
-
-func (s *Server) authenticate(r *http.Request) (*session.Session, error) {
-	c, err := r.Cookie(s.cfg.CookieName)
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, c *caller) {
+	sess, err := c.load(r.Context(), s.cfg.Sessions)
 	if err != nil {
-		return nil, authd.ErrUnauthenticated
+		s.writeAuthError(w, r, err)
+		return
 	}
-	return s.cfg.Sessions.Check(r.Context(), c.Value)
-}
-
-func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, sess *session.Session) {
-	email, ok := s.emails.get(sess.UserID)
-	if !ok {
-		u, err := s.cfg.Users.Get(r.Context(), sess.UserID)
-		if errors.Is(err, authd.ErrNotFound) {
-			err = authd.ErrUnauthenticated
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		email = u.Email
-		s.emails.put(u.ID, u.Email)
+	u, err := s.userBody(r.Context(), c.UserID)
+	if err != nil {
+		s.writeAuthError(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, sessionResponse{Session: toSessionBody(sess), User: sessionUser{ID: sess.UserID, Email: email}})
+	writeJSON(w, http.StatusOK, sessionResponse{Session: toSessionBody(sess), User: sessionUser{ID: u.ID, Email: u.Email}})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	// Idempotent: no cookie, or a dead one, is already logged out.
-	sess, err := s.authenticate(r)
+	// Idempotent: no credentials, or dead ones, are already logged out.
+	c, err := s.authenticate(r)
 	switch {
 	case errors.Is(err, authd.ErrUnauthenticated):
 	case err != nil:
-		s.writeError(w, r, err) // never report a logout that was not persisted
+		s.writeAuthError(w, r, err) // never report a logout that was not persisted
 		return
 	default:
-		if err := s.cfg.Sessions.End(r.Context(), sess.ID); err != nil {
+		if err := s.cfg.Sessions.End(r.Context(), c.SessionID); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.log.InfoContext(r.Context(), "logout", "user_id", sess.UserID, "session_id", sess.ID)
+		s.log.InfoContext(r.Context(), "logout", "user_id", c.UserID, "session_id", c.SessionID, "kind", c.Kind)
 	}
-	s.clearSessionCookie(w)
+	if _, err := r.Cookie(s.cfg.CookieName); err == nil {
+		s.clearSessionCookie(w)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, sess *session.Session) {
-	u, err := s.cfg.Users.Get(r.Context(), sess.UserID)
-	if errors.Is(err, authd.ErrNotFound) {
-		err = authd.ErrUnauthenticated
-	}
+func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, c *caller) {
+	u, err := s.userBody(r.Context(), c.UserID)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeAuthError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
+	writeJSON(w, http.StatusOK, u)
+}
+
+// userBody returns the public view of a user, from the cache when it can.
+// Only immutable fields are cached (there is no change-email operation),
+// and a deleted or disabled user's sessions are revoked, so a cached entry
+// never authenticates anyone by itself.
+func (s *Server) userBody(ctx context.Context, id string) (userBody, error) {
+	if u, ok := s.users.get(id); ok {
+		return u, nil
+	}
+	u, err := s.cfg.Users.Get(ctx, id)
+	if errors.Is(err, authd.ErrNotFound) {
+		return userBody{}, authd.ErrUnauthenticated
+	}
+	if err != nil {
+		return userBody{}, err
+	}
+	b := userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt}
+	s.users.put(id, b)
+	return b, nil
 }
 
 type passwordChange struct {
@@ -312,7 +297,7 @@ type passwordChange struct {
 	NewPassword     string `json:"new_password"`
 }
 
-func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, c *caller) {
 	var in passwordChange
 	if !decodeJSON(w, r, &in) {
 		return
@@ -324,13 +309,13 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, se
 	ctx := r.Context()
 	// A stolen session must not become a password-guessing oracle: wrong
 	// current passwords count against the account like failed logins.
-	acct := "acct-id:" + sess.UserID
+	acct := "acct-id:" + c.UserID
 	ip := s.clientIP(r)
 	if err := s.checkThrottle(ctx, acct, ip); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	err := s.cfg.Users.ChangePassword(ctx, sess.UserID, in.CurrentPassword, in.NewPassword, sess.ID)
+	err := s.cfg.Users.ChangePassword(ctx, c.UserID, in.CurrentPassword, in.NewPassword, c.SessionID)
 	if errors.Is(err, authd.ErrUnauthenticated) {
 		s.recordFailure(ctx, acct, ip)
 		writeProblem(w, problem{Type: problemType("wrong-password"), Title: "Wrong password", Status: http.StatusUnauthorized,
@@ -341,13 +326,13 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, se
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.InfoContext(ctx, "password changed; other sessions revoked", "user_id", sess.UserID, "session_id", sess.ID)
+	s.log.InfoContext(ctx, "password changed; other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, sess *session.Session) {
-	list, err := s.cfg.Sessions.List(r.Context(), sess.UserID)
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, c *caller) {
+	list, err := s.cfg.Sessions.List(r.Context(), c.UserID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -355,35 +340,35 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, sess
 	out := make([]sessionListItem, 0, len(list))
 	for _, x := range list {
 		out = append(out, sessionListItem{ID: x.ID, Kind: string(x.Kind), CreatedAt: x.CreatedAt, LastSeenAt: x.LastSeenAt,
-			ExpiresAt: x.ExpiresAt, IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == sess.ID})
+			ExpiresAt: x.ExpiresAt, IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == c.SessionID})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }
 
-func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request, c *caller) {
 	id := r.PathValue("id")
 	if len(id) > 64 {
 		s.writeError(w, r, authd.ErrNotFound)
 		return
 	}
-	if err := s.cfg.Sessions.Revoke(r.Context(), sess.UserID, id); err != nil {
+	if err := s.cfg.Sessions.Revoke(r.Context(), c.UserID, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if id == sess.ID {
+	if id == c.SessionID {
 		s.clearSessionCookie(w)
 	}
-	s.log.InfoContext(r.Context(), "session revoked", "user_id", sess.UserID, "session_id", id, "by_session", sess.ID)
+	s.log.InfoContext(r.Context(), "session revoked", "user_id", c.UserID, "session_id", id, "by_session", c.SessionID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) handleRevokeOthers(w http.ResponseWriter, r *http.Request, sess *session.Session) {
-	if err := s.cfg.Sessions.RevokeUser(r.Context(), sess.UserID, sess.ID); err != nil {
+func (s *Server) handleRevokeOthers(w http.ResponseWriter, r *http.Request, c *caller) {
+	if err := s.cfg.Sessions.RevokeUser(r.Context(), c.UserID, c.SessionID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "other sessions revoked", "user_id", sess.UserID, "session_id", sess.ID)
+	s.log.InfoContext(r.Context(), "other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -13,12 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/client"
 	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/sqlitestore"
 	"github.com/authd/authd/throttle"
+	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
 )
 
@@ -44,6 +47,9 @@ func (c *clock) Advance(d time.Duration) {
 type backend interface {
 	session.Store
 	user.Store
+	token.RefreshStore
+	jwks.Store
+	client.Store
 	Ping(context.Context) error
 	Close() error
 }
@@ -56,7 +62,13 @@ type harness struct {
 	store    backend
 	users    *user.Service
 	sessions *session.Manager
+	ring     *jwks.Ring
+	clients  *client.Service
+	revoked  *token.RevocationSet
 }
+
+// issuerURL is the iss of the harness' tokens.
+const issuerURL = "http://authd.test"
 
 type options struct {
 	sqlite             bool
@@ -64,6 +76,8 @@ type options struct {
 	noThrottle         bool
 	trusted            string
 	storeWrap          func(backend) backend
+	grace              time.Duration // refresh grace; 0 means the default 10 s, negative means none
+	accessTTL          time.Duration
 }
 
 // cheap Argon2id parameters keep tests fast; the cost itself is tested in
@@ -85,10 +99,40 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.storeWrap != nil {
 		st = o.storeWrap(st)
 	}
-	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second})
+	if o.accessTTL == 0 {
+		o.accessTTL = 10 * time.Minute
+	}
+	keep := o.accessTTL + token.MaxLeeway
+	revoked := token.NewRevocationSet(c.Now)
+	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second,
+		OnRevoke: func(ids []string, at time.Time) {
+			for _, id := range ids {
+				revoked.Add(id, at.Add(keep))
+			}
+		}})
 	users := user.NewService(user.Config{Store: st, Hasher: password.NewHasher(testParams, 4),
 		Sessions: sessions, Now: c.Now})
-	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now}
+	ring, err := jwks.NewRing(context.Background(), jwks.RingConfig{Store: st, KEK: jwks.NewKEK(), Retain: keep, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grace := o.grace
+	switch {
+	case grace == 0:
+		grace = 10 * time.Second
+	case grace < 0:
+		grace = 0
+	}
+	clients := client.NewService(st, c.Now)
+	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now,
+		Verifier: token.NewVerifier(token.VerifierConfig{Keys: ring, Issuer: issuerURL, Audience: "authd", Revocations: revoked, Now: c.Now}),
+		Tokens: &server.TokenConfig{
+			Issuer:    &token.Issuer{Keys: ring, Issuer: issuerURL, Audience: "authd", TTL: o.accessTTL, Now: c.Now},
+			Refresher: token.NewRefresher(token.RefreshConfig{Store: st, Sessions: sessions, Grace: grace, Now: c.Now}),
+			Keys:      ring, Clients: clients, IssuerURL: issuerURL, Scopes: []string{"read", "write"},
+			PublicClientID: "authd", AccessTTL: o.accessTTL,
+		},
+	}
 	if !o.noThrottle {
 		cfg.AccountThrottle = throttle.New(throttle.Config{Free: 5, Now: c.Now})
 		cfg.IPThrottle = throttle.New(throttle.Config{Free: 20, Now: c.Now})
@@ -96,7 +140,8 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.trusted != "" {
 		cfg.TrustedProxies = mustPrefixes(t, o.trusted)
 	}
-	return &harness{t: t, srv: server.New(cfg), clock: c, store: st, users: users, sessions: sessions}
+	return &harness{t: t, srv: server.New(cfg), clock: c, store: st, users: users, sessions: sessions,
+		ring: ring, clients: clients, revoked: revoked}
 }
 
 // req describes one request.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/session"
+	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
 )
 
@@ -48,8 +49,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// CookieName is the session cookie; default "__Host-authd_session".
 	CookieName string
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Verifier accepts bearer access tokens on /v1/*; nil: cookies only.
+	Verifier *token.Verifier
+	// Tokens enables the OAuth endpoints; nil: session mode only.
+	Tokens *TokenConfig
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // DefaultCookieName is the session cookie. The __Host- prefix makes
@@ -64,7 +69,7 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	draining atomic.Bool
-	emails   emailCache
+	users    userCache
 }
 
 // New returns a Server.
@@ -107,6 +112,13 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/sessions", s.authed(s.handleListSessions))
 	m.HandleFunc("DELETE /v1/sessions", s.authed(s.handleRevokeOthers))
 	m.HandleFunc("DELETE /v1/sessions/{id}", s.authed(s.handleRevokeSession))
+	if s.cfg.Tokens != nil {
+		m.HandleFunc("POST /oauth2/token", s.handleToken)
+		m.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
+		m.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
+		m.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+		m.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
+	}
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -123,6 +135,8 @@ func Routes() []string {
 		"POST /v1/users", "POST /v1/session", "GET /v1/session", "DELETE /v1/session",
 		"GET /v1/user", "PUT /v1/user/password", "GET /v1/sessions", "DELETE /v1/sessions",
 		"DELETE /v1/sessions/{id}", "GET /healthz", "GET /readyz",
+		"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect",
+		"GET /.well-known/jwks.json", "GET /.well-known/oauth-authorization-server",
 	}
 }
 
@@ -173,29 +187,26 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// emailCache remembers user ID → email for GET /v1/session, which returns
-// the email on every check. Emails never change in authd (there is no
-// change-email operation), and a deleted or disabled user's sessions are
-// revoked, so a stale entry can never authenticate anyone.
-type emailCache struct {
+// userCache remembers the public view of users by ID; see userBody.
+type userCache struct {
 	mu sync.RWMutex
-	m  map[string]string
+	m  map[string]userBody
 }
 
-const emailCacheMax = 100_000
+const userCacheMax = 100_000
 
-func (c *emailCache) get(id string) (string, bool) {
+func (c *userCache) get(id string) (userBody, bool) {
 	c.mu.RLock()
-	e, ok := c.m[id]
+	u, ok := c.m[id]
 	c.mu.RUnlock()
-	return e, ok
+	return u, ok
 }
 
-func (c *emailCache) put(id, email string) {
+func (c *userCache) put(id string, u userBody) {
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= emailCacheMax {
-		c.m = make(map[string]string)
+	if c.m == nil || len(c.m) >= userCacheMax {
+		c.m = make(map[string]userBody)
 	}
-	c.m[id] = email
+	c.m[id] = u
 	c.mu.Unlock()
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/token"
+)
+
+// loadKEK returns the key-encryption key: from --key-encryption-key, or in
+// development from <data-dir>/kek (created with mode 0600 on first use).
+func loadKEK(c *config, memory bool, log *slog.Logger) (jwks.KEK, error) {
+	if c.KeyEncryptionKey != "" {
+		k, err := jwks.ParseKEK(c.KeyEncryptionKey)
+		if err != nil {
+			return k, usageError{"--key-encryption-key: " + err.Error()}
+		}
+		return k, nil
+	}
+	if memory {
+		return jwks.NewKEK(), nil // keys die with the process anyway
+	}
+	path := filepath.Join(c.DataDir, "kek")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k := jwks.NewKEK()
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return k, fmt.Errorf("create %s: %w", path, err)
+		}
+		if _, err := f.WriteString(k.String() + "\n"); err != nil {
+			f.Close()
+			return k, fmt.Errorf("write %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return k, fmt.Errorf("write %s: %w", path, err)
+		}
+		log.Warn("generated a key-encryption key in the data dir: fine for development; in production pass --key-encryption-key (AUTHD_KEY_ENCRYPTION_KEY) from a secret store", "path", path)
+		return k, nil
+	}
+	if err != nil {
+		return jwks.KEK{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	log.Warn("signing keys are sealed with the development key-encryption key from the data dir; set --key-encryption-key in production", "path", path)
+	return jwks.ParseKEK(strings.TrimSpace(string(b)))
+}
+
+// tokenMode is everything token mode needs at run time.
+type tokenMode struct {
+	ring     *jwks.Ring
+	verifier *token.Verifier
+	server   *server.TokenConfig
+}
+
+func newTokenMode(ctx context.Context, c *config, st store, svc services, memory bool, issuerURL string, log *slog.Logger, now func() time.Time) (*tokenMode, error) {
+	kek, err := loadKEK(c, memory, log)
+	if err != nil {
+		return nil, err
+	}
+	ring, err := jwks.NewRing(ctx, jwks.RingConfig{
+		Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), Now: now,
+	})
+	if err != nil {
+		if errors.Is(err, jwks.ErrWrongKEK) {
+			return nil, fmt.Errorf("%w (the store's signing keys were sealed with another key-encryption key)", err)
+		}
+		return nil, err
+	}
+	// Rebuild the revocation set: every session revoked recently enough
+	// that one of its access tokens may still be unexpired.
+	keep := c.revocationKeep()
+	revs, err := svc.sessions.RevokedSince(ctx, now().Add(-keep))
+	if err != nil {
+		return nil, fmt.Errorf("load revocations: %w", err)
+	}
+	for _, r := range revs {
+		svc.revoked.Add(r.ID, r.RevokedAt.Add(keep))
+	}
+	verifier := token.NewVerifier(token.VerifierConfig{
+		Keys: ring, Issuer: issuerURL, Audience: c.Audience, Revocations: svc.revoked, Now: now,
+	})
+	refresher := token.NewRefresher(token.RefreshConfig{Store: st, Sessions: svc.sessions, Grace: c.RefreshGrace, Now: now})
+	tc := &server.TokenConfig{
+		Issuer:    &token.Issuer{Keys: ring, Issuer: issuerURL, Audience: c.Audience, TTL: c.AccessTokenTTL, Now: now},
+		Refresher: refresher, Keys: ring, Clients: svc.clients,
+		IssuerURL: issuerURL, Scopes: strings.Fields(c.Scopes), PublicClientID: c.PublicClientID,
+		AccessTTL: c.AccessTokenTTL,
+	}
+	return &tokenMode{ring: ring, verifier: verifier, server: tc}, nil
+}
+
+// maintainKeys reloads the key ring (another instance or `authd keys
+// rotate` may have added a key; the reload interval is shorter than the
+// publish lead, so every instance knows a key before it signs), rotates
+// on schedule and prunes keys no longer published.
+func maintainKeys(ctx context.Context, ring *jwks.Ring, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := ring.Reload(ctx); err != nil {
+			log.Warn("reload signing keys", "err", err)
+			continue
+		}
+		if ring.Due(every) {
+			if k, err := ring.Rotate(ctx, ""); err != nil {
+				log.Error("scheduled key rotation", "err", err)
+			} else {
+				log.Info("signing key rotated", "kid", k.KID, "alg", k.Alg, "signs_from", k.ActivateAt)
+			}
+		}
+		if n, err := ring.Prune(ctx); err != nil {
+			log.Warn("prune signing keys", "err", err)
+		} else if n > 0 {
+			log.Info("pruned retired signing keys", "count", n)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/token"
+)
+
+// caller is the authenticated party of a request: a cookie session or a
+// bearer access token. Both name a session of the one session model.
+type caller struct {
+	UserID    string
+	SessionID string
+	Kind      session.Kind
+	Scope     string
+	sess      *session.Session // loaded for cookies; on demand for tokens
+}
+
+// load returns the caller's session, reading it for bearer callers.
+func (c *caller) load(ctx context.Context, m *session.Manager) (*session.Session, error) {
+	if c.sess != nil {
+		return c.sess, nil
+	}
+	s, err := m.ByID(ctx, c.SessionID)
+	if errors.Is(err, authd.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.sess = s
+	return s, nil
+}
+
+// authedHandler is a handler that runs only for an authenticated caller.
+type authedHandler func(w http.ResponseWriter, r *http.Request, c *caller)
+
+var (
+	// errBadToken: a bearer token was presented and is not valid
+	// (RFC 6750 §3.1 invalid_token).
+	errBadToken = errors.New("invalid bearer token")
+	// errTokenInQuery: RFC 6750 §2.3 query tokens end up in logs and
+	// Referer headers; authd refuses them (invalid_request).
+	errTokenInQuery = errors.New("access token in the query string")
+)
+
+// authed authenticates the request (bearer token or session cookie) and
+// runs h. Missing, malformed, unknown, expired and revoked credentials all
+// get 401 with WWW-Authenticate; a store failure gets 503 (fail closed).
+func (s *Server) authed(h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.authenticate(r)
+		if err != nil {
+			s.writeAuthError(w, r, err)
+			return
+		}
+		ctx := authd.NewContext(r.Context(), &authd.Principal{UserID: c.UserID, SessionID: c.SessionID, Kind: string(c.Kind), Scope: c.Scope})
+		h(w, r.WithContext(ctx), c)
+	}
+}
+
+// authenticate finds the caller: a bearer token in the Authorization
+// header wins over a cookie.
+func (s *Server) authenticate(r *http.Request) (*caller, error) {
+	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+		return nil, errTokenInQuery
+	}
+	if authz := r.Header.Get("Authorization"); authz != "" {
+		scheme, tok, _ := strings.Cut(authz, " ")
+		if !strings.EqualFold(scheme, "Bearer") || s.cfg.Verifier == nil {
+			return nil, authd.ErrUnauthenticated
+		}
+		claims, err := s.cfg.Verifier.Verify(strings.TrimSpace(tok))
+		if err != nil {
+			return nil, errBadToken
+		}
+		return &caller{UserID: claims.Subject, SessionID: claims.SessionID, Kind: session.KindToken, Scope: claims.Scope}, nil
+	}
+	ck, err := r.Cookie(s.cfg.CookieName)
+	if err != nil {
+		return nil, authd.ErrUnauthenticated
+	}
+	sess, err := s.cfg.Sessions.Check(r.Context(), ck.Value)
+	if err != nil {
+		return nil, err
+	}
+	return &caller{UserID: sess.UserID, SessionID: sess.ID, Kind: sess.Kind, sess: sess}, nil
+}
+
+// writeAuthError answers an authentication failure (RFC 6750 §3).
+func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, errTokenInQuery):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="authd", error="invalid_request", error_description="send the access token in the Authorization header, not the URL"`)
+		writeProblem(w, problem{Type: problemType("invalid-request"), Title: "Invalid request", Status: http.StatusBadRequest,
+			Detail: "Access tokens are accepted only in the Authorization header."})
+	case errors.Is(err, errBadToken), errors.Is(err, token.ErrInvalid):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="authd", error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
+		writeProblem(w, problem{Type: problemType("unauthenticated"), Title: "Unauthenticated", Status: http.StatusUnauthorized,
+			Detail: "The access token is invalid, expired or revoked."})
+	case errors.Is(err, authd.ErrUnauthenticated):
+		if _, cerr := r.Cookie(s.cfg.CookieName); cerr == nil {
+			s.clearSessionCookie(w)
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
+		s.writeError(w, r, err)
+	default:
+		s.writeError(w, r, err)
+	}
+}

@@ -1,0 +1,160 @@
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/session"
+)
+
+// Sessions is what refresh rotation needs of the session model.
+// session.Manager implements it.
+type Sessions interface {
+	Create(ctx context.Context, userID string, kind session.Kind, meta session.Meta) (string, *session.Session, error)
+	ByID(ctx context.Context, id string) (*session.Session, error)
+	Seen(ctx context.Context, s *session.Session) error
+	End(ctx context.Context, id string) error
+}
+
+// ErrInvalidGrant: the refresh token is unknown, expired, or its session
+// has ended (RFC 6749 §5.2 invalid_grant).
+var ErrInvalidGrant = errors.New("invalid refresh token")
+
+// RefreshConfig configures a Refresher.
+type RefreshConfig struct {
+	Store    RefreshStore
+	Sessions Sessions
+	// Grace lets the immediate parent of the newest refresh token be
+	// redeemed again this long after its first use, in the same session,
+	// so two tabs refreshing at once are not taken for a thief. 0 turns
+	// it off; default (negative) 10 s.
+	Grace time.Duration
+	Now   func() time.Time
+}
+
+// Refresher starts token sessions and rotates their refresh tokens.
+type Refresher struct{ cfg RefreshConfig }
+
+// NewRefresher returns a Refresher.
+func NewRefresher(cfg RefreshConfig) *Refresher {
+	if cfg.Grace < 0 {
+		cfg.Grace = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Refresher{cfg: cfg}
+}
+
+// newRefreshToken returns a fresh opaque token (256 bits) and its hash.
+func newRefreshToken() (string, [32]byte) {
+	var raw [32]byte
+	rand.Read(raw[:])
+	tok := base64.RawURLEncoding.EncodeToString(raw[:])
+	return tok, sha256.Sum256([]byte(tok))
+}
+
+// HashRefresh validates the shape of a presented refresh token and
+// returns the hash it is stored under.
+func HashRefresh(tok string) ([32]byte, bool) { return session.HashSecret(tok) }
+
+// Start opens a token session for a user who just authenticated and
+// returns the first refresh token of its chain.
+func (r *Refresher) Start(ctx context.Context, userID, clientID, scope string, meta session.Meta) (string, *Refresh, *session.Session, error) {
+	_, sess, err := r.cfg.Sessions.Create(ctx, userID, session.KindToken, meta)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	tok, rt, err := r.issue(ctx, sess, userID, clientID, scope, 0)
+	if err != nil {
+		// A session without a usable token is of no use to anyone.
+		_ = r.cfg.Sessions.End(ctx, sess.ID)
+		return "", nil, nil, err
+	}
+	return tok, rt, sess, nil
+}
+
+func (r *Refresher) issue(ctx context.Context, sess *session.Session, userID, clientID, scope string, gen int) (string, *Refresh, error) {
+	tok, hash := newRefreshToken()
+	rt := &Refresh{
+		Hash: hash[:], SessionID: sess.ID, UserID: userID, ClientID: clientID, Scope: scope,
+		Generation: gen, IssuedAt: r.cfg.Now().UTC().Truncate(time.Microsecond), ExpiresAt: sess.ExpiresAt,
+	}
+	if err := r.cfg.Store.CreateRefresh(ctx, rt); err != nil {
+		return "", nil, fmt.Errorf("store refresh token: %w", err)
+	}
+	return tok, rt, nil
+}
+
+// Rotate redeems a refresh token: it is marked used and its child is
+// returned, with the session it belongs to. Redeeming a used token is
+// theft (RFC 9700 §4.14.2) unless it is the immediate parent of the newest
+// generation and within the grace window; theft ends the whole session and
+// returns authd.ErrTokenReused. Unknown, expired and ended tokens return
+// ErrInvalidGrant.
+func (r *Refresher) Rotate(ctx context.Context, presented string) (string, *Refresh, *session.Session, error) {
+	hash, ok := HashRefresh(presented)
+	if !ok {
+		return "", nil, nil, ErrInvalidGrant
+	}
+	now := r.cfg.Now()
+	rt, first, err := r.cfg.Store.UseRefresh(ctx, hash[:], now.UTC().Truncate(time.Microsecond))
+	if errors.Is(err, authd.ErrNotFound) {
+		return "", nil, nil, ErrInvalidGrant
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
+	}
+	if !first {
+		maxGen, err := r.cfg.Store.MaxUsedGeneration(ctx, rt.SessionID)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
+		}
+		if now.Sub(rt.UsedAt) >= r.cfg.Grace || maxGen != rt.Generation {
+			if err := r.cfg.Sessions.End(ctx, rt.SessionID); err != nil {
+				return "", nil, nil, fmt.Errorf("end session after refresh token reuse: %w", err)
+			}
+			return "", rt, nil, authd.ErrTokenReused
+		}
+	}
+	if !now.Before(rt.ExpiresAt) {
+		return "", nil, nil, ErrInvalidGrant
+	}
+	sess, err := r.cfg.Sessions.ByID(ctx, rt.SessionID)
+	if errors.Is(err, authd.ErrNotFound) {
+		return "", nil, nil, ErrInvalidGrant // revoked, expired or idle
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
+	}
+	if err := r.cfg.Sessions.Seen(ctx, sess); err != nil {
+		if errors.Is(err, authd.ErrUnauthenticated) {
+			return "", nil, nil, ErrInvalidGrant
+		}
+		return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
+	}
+	tok, child, err := r.issue(ctx, sess, rt.UserID, rt.ClientID, rt.Scope, rt.Generation+1)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return tok, child, sess, nil
+}
+
+// Lookup returns the refresh token presented, without using it.
+func (r *Refresher) Lookup(ctx context.Context, presented string) (*Refresh, error) {
+	hash, ok := HashRefresh(presented)
+	if !ok {
+		return nil, authd.ErrNotFound
+	}
+	rt, err := r.cfg.Store.RefreshByHash(ctx, hash[:])
+	if err != nil {
+		return nil, fmt.Errorf("look up refresh token: %w", err)
+	}
+	return rt, nil
+}

@@ -1,0 +1,186 @@
+package token
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authd/authd/jwks"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Keys finds verification keys by ID. jwks.Ring implements it, and so does
+// a remote JWKS cache in a resource server.
+type Keys interface {
+	VerificationKey(kid string) (*jwks.Key, bool)
+}
+
+// Revocations reports whether a session was revoked. RevocationSet
+// implements it.
+type Revocations interface {
+	Revoked(sessionID string) bool
+}
+
+// VerifierConfig configures a Verifier. Keys, Issuer and Audience are
+// required.
+type VerifierConfig struct {
+	Keys     Keys
+	Issuer   string
+	Audience string
+	// Leeway tolerates clock skew on exp, nbf and iat; capped at MaxLeeway.
+	// Zero means 30 s.
+	Leeway time.Duration
+	// Revocations, if set, refuses tokens of revoked sessions. It is
+	// consulted on every Verify, including cache hits.
+	Revocations Revocations
+	// CacheSize bounds the verified-token cache (0: 10,000; negative: no
+	// cache). A client re-sends the same token until it expires, so its
+	// signature is checked once, and its claims are remembered under the
+	// SHA-256 of the whole token until its expiry.
+	CacheSize int
+	Now       func() time.Time
+}
+
+// Verifier checks access tokens offline.
+type Verifier struct {
+	cfg    VerifierConfig
+	parser *jwt.Parser
+	cache  *verified
+}
+
+// NewVerifier returns a Verifier.
+func NewVerifier(cfg VerifierConfig) *Verifier {
+	if cfg.Leeway <= 0 {
+		cfg.Leeway = 30 * time.Second
+	}
+	cfg.Leeway = min(cfg.Leeway, MaxLeeway)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10_000
+	}
+	v := &Verifier{cfg: cfg}
+	v.parser = jwt.NewParser(
+		// Only asymmetric algorithms we sign with; "none", "HS256" (the
+		// public-key-as-HMAC-secret attack) and anything else never reach
+		// a key. The key then has to agree with the header (keyFor).
+		jwt.WithValidMethods([]string{jwks.EdDSA, jwks.ES256, jwks.RS256}),
+		jwt.WithStrictDecoding(), // canonical base64url only
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(cfg.Now),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+	)
+	if cfg.CacheSize > 0 {
+		v.cache = &verified{max: cfg.CacheSize, m: map[[32]byte]*Claims{}}
+	}
+	return v
+}
+
+// Verify checks an access token and returns its claims. Every failure
+// wraps ErrInvalid (and ErrExpired or ErrRevoked where that is the reason).
+func (v *Verifier) Verify(tok string) (*Claims, error) {
+	if len(tok) > MaxTokenLen {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxTokenLen)
+	}
+	now := v.cfg.Now()
+	var sum [32]byte
+	if v.cache != nil {
+		sum = sha256.Sum256([]byte(tok))
+		if c, ok := v.cache.get(sum); ok {
+			if !now.Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
+				return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
+			}
+			return v.checkRevoked(c)
+		}
+	}
+	var wc wireClaims
+	if _, err := v.parser.ParseWithClaims(tok, &wc, v.keyFor); err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	// RFC 9068 §2.2: these claims are required.
+	if wc.Subject == "" || wc.SessionID == "" || wc.ID == "" || wc.IssuedAt == nil || wc.ClientID == "" {
+		return nil, fmt.Errorf("%w: a required claim (sub, sid, jti, iat, client_id) is missing", ErrInvalid)
+	}
+	c := &Claims{
+		Issuer: wc.Issuer, Subject: wc.Subject, Audience: wc.Audience,
+		ExpiresAt: wc.ExpiresAt.Time, IssuedAt: wc.IssuedAt.Time,
+		ID: wc.ID, SessionID: wc.SessionID, ClientID: wc.ClientID, Scope: wc.Scope,
+	}
+	if v.cache != nil {
+		v.cache.put(sum, c)
+	}
+	return v.checkRevoked(c)
+}
+
+func (v *Verifier) checkRevoked(c *Claims) (*Claims, error) {
+	if v.cfg.Revocations != nil && v.cfg.Revocations.Revoked(c.SessionID) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrRevoked)
+	}
+	return c, nil
+}
+
+// keyFor enforces the header rules and picks the key. It runs before any
+// signature check.
+func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	// RFC 8725 §3.1, §2.3 (jku/jwk/x5u steer the key choice to the
+	// attacker), RFC 7515 §4.1.11 (crit we do not understand): the header
+	// may hold exactly alg, typ and kid.
+	if len(t.Header) != 3 {
+		return nil, errors.New("header must have exactly alg, typ and kid")
+	}
+	alg, _ := t.Header["alg"].(string)
+	typ, _ := t.Header["typ"].(string)
+	kid, _ := t.Header["kid"].(string)
+	// RFC 9068 §4 / RFC 8725 §3.11: explicit typing.
+	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return nil, errors.New("typ is not at+jwt")
+	}
+	if kid == "" {
+		return nil, errors.New("kid missing")
+	}
+	key, ok := v.cfg.Keys.VerificationKey(kid)
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	// RFC 8725 §3.1: the algorithm is the key's, never the token's.
+	if alg != key.Alg || t.Method.Alg() != key.Alg {
+		return nil, fmt.Errorf("alg %q does not match key %s (%s)", alg, key.KID, key.Alg)
+	}
+	return key.Public, nil
+}
+
+// ErrUnknownKey means the token names a key we do not publish.
+var ErrUnknownKey = errors.New("unknown kid")
+
+// verified is the verified-token cache.
+type verified struct {
+	mu  sync.RWMutex
+	max int
+	m   map[[32]byte]*Claims
+}
+
+func (c *verified) get(k [32]byte) (*Claims, bool) {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+func (c *verified) put(k [32]byte, v *Claims) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		clear(c.m) // tokens are re-verified once each; no LRU needed
+	}
+	c.m[k] = v
+	c.mu.Unlock()
+}
