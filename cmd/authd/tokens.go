@@ -87,6 +87,7 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 	}
 	verifier := token.NewVerifier(token.VerifierConfig{
 		Keys: ring, Issuer: issuerURL, Audience: c.Audience, Revocations: svc.revoked, Now: now,
+		CacheSize: c.TokenCacheSize,
 	})
 	refresher := token.NewRefresher(token.RefreshConfig{Store: st, Sessions: svc.sessions, Grace: c.RefreshGrace, Now: now})
 	tc := &server.TokenConfig{
