@@ -90,7 +90,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Issuer, "issuer", "", "iss of access tokens and base URL of the OAuth metadata (default: http(s)://<addr>)")
 	fs.StringVar(&c.Audience, "audience", "authd", "aud of access tokens")
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", 10*time.Second, "a just-rotated refresh token may be redeemed again this long (two tabs refreshing at once); 0 disables")
-	fs.DurationVar(&c.KeyRotation, "key-rotation-interval", 0, "rotate the signing key this often (0: only by `authd keys rotate`)")
+	fs.DurationVar(&c.KeyRotation, "key-rotation-interval", 0, "rotate the signing key this often (0: only by 'authd keys rotate')")
 	fs.StringVar(&c.Scopes, "scopes", "read write", "space-separated scopes clients may request (none requested: all)")
 	fs.IntVar(&c.TokenCacheSize, "token-cache-size", 10000, "verified access tokens remembered until they expire (revocation is still checked every time); -1 disables")
 	fs.StringVar(&c.PublicClientID, "public-client-id", "authd", "client_id of first-party public clients (no secret)")
