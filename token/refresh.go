@@ -116,7 +116,11 @@ func (r *Refresher) Rotate(ctx context.Context, presented string) (string, *Refr
 		if err != nil {
 			return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
 		}
-		if now.Sub(rt.UsedAt) >= r.cfg.Grace || maxGen != rt.Generation {
+		// Grace applies to the immediate parent of the newest generation
+		// only: once any later token of the chain has been used, the
+		// parent is stale. (maxGen can lag behind rt.Generation on stores
+		// that record it after the use; that still means "no child used".)
+		if now.Sub(rt.UsedAt) >= r.cfg.Grace || maxGen > rt.Generation {
 			if err := r.cfg.Sessions.End(ctx, rt.SessionID); err != nil {
 				return "", nil, nil, fmt.Errorf("end session after refresh token reuse: %w", err)
 			}
