@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/authd/authd"
 )
@@ -17,8 +19,8 @@ const maxBody = 64 << 10
 
 // decodeJSON reads exactly one JSON object into dst. It answers the client
 // itself and returns false on any problem: 415 for a non-JSON body, 413 for
-// one over 64 KiB, 400 for malformed JSON, unknown fields, wrong types or
-// trailing data.
+// one over 64 KiB, 400 for malformed JSON or UTF-8, unknown or duplicate
+// fields, wrong types or trailing data.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -30,23 +32,68 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		tooLarge(w)
 		return false
 	}
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		badJSON(w, err) // 413 for a MaxBytesError
+		return false
+	}
+	// RFC 8259 §8.1: JSON between systems is UTF-8. encoding/json would
+	// silently replace invalid bytes by U+FFFD, so two different passwords
+	// would become one and the policy's UTF-8 check could never fire.
+	if !utf8.Valid(body) {
+		writeProblem(w, problem{Type: problemType("malformed-json"), Title: "Malformed JSON", Status: http.StatusBadRequest,
+			Detail: "The body is not valid UTF-8."})
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		badJSON(w, err)
 		return false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			tooLarge(w)
-			return false
-		}
 		badJSON(w, errors.New("unexpected data after the JSON object"))
 		return false
 	}
+	// encoding/json keeps the last of duplicate names (matched without
+	// regard to case), while other parsers keep the first: a proxy or log
+	// could see one email and authd act on another. Refuse them.
+	if name, dup := duplicateName(body); dup {
+		writeProblem(w, problem{Type: problemType("invalid-input"), Title: "Invalid input", Status: http.StatusBadRequest,
+			Detail: "The body names a field more than once.",
+			Errors: []authd.FieldError{{Field: name, Reason: "duplicate", Detail: "field appears more than once"}}})
+		return false
+	}
 	return true
+}
+
+// duplicateName reports a member name of the top-level object of body
+// (already decoded without error) that occurs twice, compared as
+// encoding/json matches names to fields (case-insensitively).
+func duplicateName(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // '{'
+		return "", false
+	}
+	var seen []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		name, _ := t.(string)
+		for _, s := range seen {
+			if strings.EqualFold(s, name) {
+				return s, true
+			}
+		}
+		seen = append(seen, name)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 func tooLarge(w http.ResponseWriter) {
