@@ -115,3 +115,44 @@ func TestCacheNeverExtendsLife(t *testing.T) {
 		t.Errorf("check past idle expiry from cache = %v, want ErrUnauthenticated", err)
 	}
 }
+
+// A revocation written by someone else (another instance, another
+// process) reaches this Manager's hook and cache through the watcher.
+func TestWatchRevocations(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := memstore.New()
+	got := make(chan string, 10)
+	m := session.NewManager(st, session.Config{CacheTTL: time.Second,
+		OnRevoke: func(ids []string, at time.Time) {
+			for _, id := range ids {
+				got <- id
+			}
+		}})
+	other := session.NewManager(st, session.Config{}) // "instance B"
+	secret, s, _ := m.Create(ctx, "u", session.KindCookie, session.Meta{})
+	if _, err := m.Check(ctx, secret); err != nil { // now cached on A
+		t.Fatal(err)
+	}
+	go m.WatchRevocations(ctx, session.WatchConfig{Every: 10 * time.Millisecond})
+	time.Sleep(20 * time.Millisecond)
+	if err := other.End(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-got:
+		if id != s.ID {
+			t.Fatalf("hook got %q, want %q", id, s.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("revocation by another manager never reached the hook")
+	}
+	if _, err := m.Check(ctx, secret); !errors.Is(err, authd.ErrUnauthenticated) {
+		t.Errorf("check after a remote revocation = %v, want ErrUnauthenticated (cache dropped)", err)
+	}
+	// Each revocation is reported once, not on every poll.
+	time.Sleep(50 * time.Millisecond)
+	if len(got) != 0 {
+		t.Errorf("hook called %d more times for the same revocation", len(got))
+	}
+}

@@ -11,9 +11,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/session"
 	"github.com/authd/authd/throttle"
 )
 
@@ -130,6 +132,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() {
 		defer close(sweepDone)
 		go maintainKeys(sweepCtx, tm.ring, c.KeyRotation, log)
+		go svc.sessions.WatchRevocations(sweepCtx, session.WatchConfig{OnError: rateLimitedWarn(log, "follow revocations", time.Minute)})
 		sweep(sweepCtx, func(ctx context.Context, grace time.Duration) (int, error) {
 			if _, err := st.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {
 				return 0, err
@@ -166,6 +169,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// rateLimitedWarn logs an error at most once per period.
+func rateLimitedWarn(log *slog.Logger, msg string, period time.Duration) func(error) {
+	var last time.Time
+	var mu sync.Mutex
+	return func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) >= period {
+			last = time.Now()
+			log.Warn(msg, "err", err)
+		}
+	}
 }
 
 // sweep deletes sessions past their absolute lifetime now and then.
