@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/client"
+	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/password"
@@ -54,6 +55,7 @@ type services struct {
 	sessions *session.Manager
 	clients  *client.Service
 	revoked  *token.RevocationSet
+	feed     *server.Feed
 }
 
 // revocationKeep is how long a revoked session stays in the revocation
@@ -63,6 +65,7 @@ func (c *config) revocationKeep() time.Duration { return c.AccessTokenTTL + toke
 func newServices(c *config, st store, log *slog.Logger, now func() time.Time) services {
 	revoked := token.NewRevocationSet(now)
 	keep := c.revocationKeep()
+	feed := server.NewFeed(keep)
 	sessions := session.NewManager(st, session.Config{
 		Cookie:   session.Policy{IdleTimeout: c.SessionIdle, Lifetime: c.SessionLifetime},
 		Token:    session.Policy{IdleTimeout: c.RefreshIdle, Lifetime: c.RefreshLifetime},
@@ -71,6 +74,7 @@ func newServices(c *config, st store, log *slog.Logger, now func() time.Time) se
 			for _, id := range ids {
 				revoked.Add(id, at.Add(keep))
 			}
+			feed.Publish(ids, at)
 		},
 		Now: now,
 	})
@@ -81,5 +85,5 @@ func newServices(c *config, st store, log *slog.Logger, now func() time.Time) se
 		Store: st, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
 		Sessions: sessions, Now: now, Logger: log,
 	})
-	return services{users: users, sessions: sessions, clients: client.NewService(st, now), revoked: revoked}
+	return services{users: users, sessions: sessions, clients: client.NewService(st, now), revoked: revoked, feed: feed}
 }

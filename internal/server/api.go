@@ -187,13 +187,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// Close the race with a concurrent disable or delete: the user was
-	// checked before the session existed, so check again now that it does.
-	if cur, err := s.cfg.Users.Get(ctx, u.ID); err != nil || cur.Disabled {
-		_ = s.cfg.Sessions.End(ctx, sess.ID)
-		if err == nil || errors.Is(err, authd.ErrNotFound) {
-			err = authd.ErrUnauthenticated
-		}
+	if err := s.stillEnabled(ctx, u.ID, sess.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -201,6 +195,21 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.setSessionCookie(w, secret, sess.ExpiresAt)
 	s.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", sess.ID, "ip", ip)
 	writeJSON(w, http.StatusCreated, sessionResponse{Session: toSessionBody(sess), User: sessionUser{ID: u.ID, Email: u.Email}})
+}
+
+// stillEnabled closes the race with a concurrent disable or delete: the
+// user was checked before the new session existed, so check again now that
+// it does, and end the session if the user is gone or disabled.
+func (s *Server) stillEnabled(ctx context.Context, userID, sessionID string) error {
+	cur, err := s.cfg.Users.Get(ctx, userID)
+	if err == nil && !cur.Disabled {
+		return nil
+	}
+	_ = s.cfg.Sessions.End(ctx, sessionID)
+	if err == nil || errors.Is(err, authd.ErrNotFound) {
+		return authd.ErrUnauthenticated
+	}
+	return err
 }
 
 func (s *Server) setSessionCookie(w http.ResponseWriter, secret string, expires time.Time) {

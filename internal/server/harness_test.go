@@ -104,11 +104,13 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	keep := o.accessTTL + token.MaxLeeway
 	revoked := token.NewRevocationSet(c.Now)
+	feed := server.NewFeed(keep)
 	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second,
 		OnRevoke: func(ids []string, at time.Time) {
 			for _, id := range ids {
 				revoked.Add(id, at.Add(keep))
 			}
+			feed.Publish(ids, at)
 		}})
 	users := user.NewService(user.Config{Store: st, Hasher: password.NewHasher(testParams, 4),
 		Sessions: sessions, Now: c.Now})
@@ -124,7 +126,7 @@ func newHarness(t *testing.T, o options) *harness {
 		grace = 0
 	}
 	clients := client.NewService(st, c.Now)
-	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now,
+	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now, Feed: feed,
 		Verifier: token.NewVerifier(token.VerifierConfig{Keys: ring, Issuer: issuerURL, Audience: "authd", Revocations: revoked, Now: c.Now}),
 		Tokens: &server.TokenConfig{
 			Issuer:    &token.Issuer{Keys: ring, Issuer: issuerURL, Audience: "authd", TTL: o.accessTTL, Now: c.Now},

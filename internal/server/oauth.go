@@ -205,6 +205,10 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.
 		s.writeOAuthUnavailable(w, r, err)
 		return
 	}
+	if err := s.stillEnabled(ctx, u.ID, sess.ID); err != nil {
+		s.writeGrantError(w, r, err)
+		return
+	}
 	s.users.put(u.ID, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
 	s.log.InfoContext(ctx, "token login", "user_id", u.ID, "session_id", sess.ID, "client_id", clientID, "ip", ip)
 	s.issueTokens(w, r, u.ID, sess, clientID, scope, refresh)
@@ -218,6 +222,31 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.V
 		return
 	}
 	ctx := r.Context()
+	// The client binding and the scope are checked before the token is
+	// redeemed: a refused request must not use it up, or the rightful
+	// client's next refresh would be taken for reuse and end the session.
+	known, err := tc.Refresher.Lookup(ctx, presented)
+	if errors.Is(err, authd.ErrNotFound) {
+		err = token.ErrInvalidGrant
+	}
+	if err != nil {
+		s.writeGrantError(w, r, err)
+		return
+	}
+	if known.ClientID != clientID {
+		// RFC 6749 §6: a refresh token is bound to its client.
+		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
+		return
+	}
+	scope := known.Scope
+	if req := form.Get("scope"); req != "" {
+		narrowed, ok := s.scopeOf(req, strings.Fields(known.Scope))
+		if !ok {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may only narrow the original scope")
+			return
+		}
+		scope = narrowed
+	}
 	next, rt, sess, err := tc.Refresher.Rotate(ctx, presented)
 	if errors.Is(err, authd.ErrTokenReused) {
 		s.log.WarnContext(ctx, "refresh token reused: session revoked", "session_id", rt.SessionID, "user_id", rt.UserID, "ip", s.clientIP(r))
@@ -225,20 +254,6 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.V
 	if err != nil {
 		s.writeGrantError(w, r, err)
 		return
-	}
-	if rt.ClientID != clientID {
-		// RFC 6749 §6: a refresh token is bound to its client.
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
-		return
-	}
-	scope := rt.Scope
-	if req := form.Get("scope"); req != "" {
-		narrowed, ok := s.scopeOf(req, strings.Fields(rt.Scope))
-		if !ok {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may only narrow the original scope")
-			return
-		}
-		scope = narrowed
 	}
 	s.issueTokens(w, r, rt.UserID, sess, clientID, scope, next)
 }
@@ -252,7 +267,7 @@ func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, userID stri
 	}
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken: at, TokenType: "Bearer", ExpiresIn: int(time.Until(exp).Round(time.Second) / time.Second),
+		AccessToken: at, TokenType: "Bearer", ExpiresIn: int(exp.Sub(s.cfg.Now()).Round(time.Second) / time.Second),
 		RefreshToken: refresh, Scope: scope,
 	})
 }
@@ -286,7 +301,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, ok := s.clientOf(w, r, form); !ok {
+	clientID, ok := s.clientOf(w, r, form)
+	if !ok {
 		return
 	}
 	tok := form.Get("token")
@@ -295,15 +311,21 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sid := ""
+	sid, owner := "", ""
 	if strings.Count(tok, ".") == 2 {
 		if c, err := s.cfg.Verifier.Verify(tok); err == nil {
-			sid = c.SessionID
+			sid, owner = c.SessionID, c.ClientID
 		}
 	} else if rt, err := s.cfg.Tokens.Refresher.Lookup(ctx, tok); err == nil {
-		sid = rt.SessionID
+		sid, owner = rt.SessionID, rt.ClientID
 	} else if !errors.Is(err, authd.ErrNotFound) {
 		s.writeOAuthUnavailable(w, r, err)
+		return
+	}
+	if sid != "" && owner != clientID {
+		// RFC 7009 §2.1: only the client a token was issued to may
+		// revoke it (a confidential client's tokens need its secret).
+		writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "the token was issued to another client")
 		return
 	}
 	if sid != "" {
@@ -365,7 +387,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 				Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Iss: c.Issuer, Aud: strings.Join(c.Audience, " ")}
 		}
 	} else if rt, err := s.cfg.Tokens.Refresher.Lookup(ctx, tok); err == nil {
-		if sess, err := s.cfg.Sessions.ByID(ctx, rt.SessionID); err == nil && rt.UsedAt.IsZero() && time.Now().Before(rt.ExpiresAt) {
+		if sess, err := s.cfg.Sessions.ByID(ctx, rt.SessionID); err == nil && rt.UsedAt.IsZero() && s.cfg.Now().Before(rt.ExpiresAt) {
 			out = introspection{Active: true, Sub: rt.UserID, Sid: sess.ID, Exp: rt.ExpiresAt.Unix(), Iat: rt.IssuedAt.Unix(),
 				Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token"}
 		} else if err != nil && !errors.Is(err, authd.ErrNotFound) {
@@ -414,6 +436,8 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "none"},
 		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "none"},
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		// Not in RFC 8414: where resource servers follow revocations.
+		"authd_revocation_feed_endpoint": base + "/v1/revocations",
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Header().Set("Access-Control-Allow-Origin", "*")

@@ -53,6 +53,8 @@ type Config struct {
 	Verifier *token.Verifier
 	// Tokens enables the OAuth endpoints; nil: session mode only.
 	Tokens *TokenConfig
+	// Feed serves GET /v1/revocations to resource servers; nil: no feed.
+	Feed   *Feed
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -119,6 +121,8 @@ func (s *Server) routes() {
 		m.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
 		m.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
 	}
+	m.HandleFunc("GET /v1/auth/check", s.handleAuthCheck)
+	m.HandleFunc("GET /v1/revocations", s.handleRevocations)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -135,6 +139,7 @@ func Routes() []string {
 		"DELETE /v1/sessions/{id}", "GET /healthz", "GET /readyz",
 		"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect",
 		"GET /.well-known/jwks.json", "GET /.well-known/oauth-authorization-server",
+		"GET /v1/auth/check", "GET /v1/revocations",
 	}
 }
 

@@ -1,0 +1,143 @@
+package guard
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// follow keeps a connection to authd's revocation feed until ctx ends,
+// reconnecting after any failure from the last event ID it saw, so
+// nothing revoked while disconnected is missed.
+func (g *Guard) follow(ctx context.Context) {
+	cursor := ""
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := g.stream(ctx, &cursor)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		g.log.Warn("guard: revocation feed disconnected; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// feedEvent mirrors authd's FeedEvent.
+type feedEvent struct {
+	SessionID string `json:"sid"`
+	RevokedAt int64  `json:"revoked_at"`
+	Until     int64  `json:"until"`
+}
+
+func (g *Guard) stream(ctx context.Context, cursor *string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.feedURL, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(g.cfg.ClientID, g.cfg.ClientSecret)
+	req.Header.Set("Accept", "text/event-stream")
+	if *cursor != "" {
+		req.Header.Set("Last-Event-ID", *cursor)
+	}
+	// The stream is long-lived: no client timeout, liveness comes from
+	// the heartbeats.
+	client := *g.cfg.HTTPClient
+	client.Timeout = 0
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("feed answered %s", resp.Status)
+	}
+	// A watchdog closes a stream that went silent, so a half-open TCP
+	// connection cannot keep the guard believing it is up to date.
+	alive := make(chan struct{}, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTimer(g.cfg.FeedStaleAfter)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-alive:
+				t.Reset(g.cfg.FeedStaleAfter)
+			case <-t.C:
+				resp.Body.Close()
+				return
+			}
+		}
+	}()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	var id, event, data string
+	for sc.Scan() {
+		line := sc.Text()
+		g.lastContact.Store(g.cfg.Now().UnixNano())
+		select {
+		case alive <- struct{}{}:
+		default:
+		}
+		switch {
+		case line == "":
+			g.dispatch(event, id, data, cursor)
+			id, event, data = "", "", ""
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id:"):
+			id = strings.TrimSpace(line[3:])
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(line[6:])
+		case strings.HasPrefix(line, "data:"):
+			data = strings.TrimSpace(line[5:])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("feed closed")
+}
+
+func (g *Guard) dispatch(event, id, data string, cursor *string) {
+	switch event {
+	case "ready":
+		g.feedReady.Store(true)
+	case "revoked":
+		var e feedEvent
+		if err := json.Unmarshal([]byte(data), &e); err != nil || e.SessionID == "" {
+			g.log.Warn("guard: malformed feed event", "err", err)
+			return
+		}
+		g.revoked.Add(e.SessionID, time.Unix(e.Until, 0))
+		g.dropCookies(e.SessionID)
+		if id != "" {
+			*cursor = id
+		}
+	}
+}
+
+// dropCookies forgets cached cookie checks of a revoked session.
+func (g *Guard) dropCookies(sessionID string) {
+	g.cookieMu.Lock()
+	for k, e := range g.cookieCache {
+		if e.id.SessionID == sessionID {
+			delete(g.cookieCache, k)
+		}
+	}
+	g.cookieMu.Unlock()
+}
