@@ -85,6 +85,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cfg := server.Config{
 		Verifier: tm.verifier,
 		Tokens:   tm.server,
+		Feed:     svc.feed,
 		Users:    svc.users, Sessions: svc.sessions, Store: st,
 		RegistrationClosed: c.Registration == "closed",
 		TrustedProxies:     proxies,
