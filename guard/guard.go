@@ -65,6 +65,10 @@ type Config struct {
 	CookieName string
 	// CookieCacheTTL is at most (and by default) 1 s.
 	CookieCacheTTL time.Duration
+	// JWKSMinRefresh is the least time between two JWKS fetches triggered
+	// by unknown kids (garbage kids cannot make the service hammer authd).
+	// Default 5 s; authd publishes a new key a minute before it signs.
+	JWKSMinRefresh time.Duration
 	// Leeway is the clock-skew tolerance, at most 60 s; default 30 s.
 	Leeway time.Duration
 	// HTTPClient talks to authd; default: a client with a 10 s timeout
@@ -127,8 +131,8 @@ type Guard struct {
 }
 
 type cookieEntry struct {
-	id  *Identity
-	at  time.Time
+	id *Identity
+	at time.Time
 }
 
 type metadata struct {
@@ -166,6 +170,9 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 		return nil, err
 	}
 	g.keys = newRemoteKeys(g.meta.JWKSURI, cfg.HTTPClient, cfg.Now, g.log)
+	if cfg.JWKSMinRefresh > 0 {
+		g.keys.minRefresh = cfg.JWKSMinRefresh
+	}
 	if err := g.keys.refresh(ctx, true); err != nil {
 		return nil, err
 	}

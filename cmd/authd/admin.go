@@ -224,7 +224,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep()})
+	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead})
 	if err != nil {
 		return err
 	}

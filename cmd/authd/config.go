@@ -50,6 +50,7 @@ type config struct {
 	Scopes             string
 	PublicClientID     string
 	TokenCacheSize     int
+	KeyPublishLead     time.Duration
 	LogLevel           string
 	LogFormat          string
 }
@@ -66,6 +67,7 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", 10*time.Minute, "lifetime of access tokens (JWT)")
 	fs.DurationVar(&c.RefreshLifetime, "refresh-token-lifetime", 30*24*time.Hour, "absolute lifetime of a token session (its refresh-token chain)")
 	fs.DurationVar(&c.RefreshIdle, "refresh-token-idle", 7*24*time.Hour, "a token session unused for this long ends")
+	fs.DurationVar(&c.KeyPublishLead, "key-publish-lead", time.Minute, "a rotated key is published this long before it signs (longer than verifiers' JWKS cache and instances' reload)")
 	fs.StringVar(&c.SigningAlg, "signing-alg", "EdDSA", "algorithm of new signing keys: EdDSA, ES256 or RS256")
 	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", "", "32-byte key (base64) sealing signing keys at rest; default: generated into <data-dir>/kek (development only)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -102,13 +104,30 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 //
 // Every error but flag.ErrHelp is a usageError (exit status 2), like the
 // flag package's own ExitOnError.
+//
+// Flags and arguments may be mixed (`authd user add alice@example.com
+// --data-dir /srv/authd`); "--" ends the flags.
 func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
+	fs.Parse(append([]string{"--"}, positional...)) // leaves fs.Args() == positional
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
@@ -149,6 +168,9 @@ func (c *config) validate(serving bool) error {
 	}
 	if !jwks.Supported(c.SigningAlg) {
 		errs = append(errs, fmt.Errorf("--signing-alg must be EdDSA, ES256 or RS256, not %q", c.SigningAlg))
+	}
+	if c.KeyPublishLead < time.Second || c.KeyPublishLead > time.Hour {
+		errs = append(errs, errors.New("--key-publish-lead must be between 1s and 1h"))
 	}
 	if c.Argon2Time < 1 || c.Argon2Time > 100 || c.Argon2Threads < 1 || c.Argon2Threads > 255 {
 		errs = append(errs, errors.New("--argon2-time must be 1..100 and --argon2-threads 1..255"))

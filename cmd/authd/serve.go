@@ -132,7 +132,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
-		go maintainKeys(sweepCtx, tm.ring, c.KeyRotation, log)
+		go maintainKeys(sweepCtx, tm.ring, c.KeyRotation, c.KeyPublishLead, log)
 		go svc.sessions.WatchRevocations(sweepCtx, session.WatchConfig{OnError: rateLimitedWarn(log, "follow revocations", time.Minute)})
 		sweep(sweepCtx, func(ctx context.Context, grace time.Duration) (int, error) {
 			if _, err := st.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {

@@ -67,7 +67,7 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 		return nil, err
 	}
 	ring, err := jwks.NewRing(ctx, jwks.RingConfig{
-		Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), Now: now,
+		Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead, Now: now,
 	})
 	if err != nil {
 		if errors.Is(err, jwks.ErrWrongKEK) {
@@ -100,11 +100,11 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 }
 
 // maintainKeys reloads the key ring (another instance or `authd keys
-// rotate` may have added a key; the reload interval is shorter than the
-// publish lead, so every instance knows a key before it signs), rotates
+// rotate` may have added a key; the reload interval is a quarter of the
+// publish lead at most, so every instance knows a key before it signs), rotates
 // on schedule and prunes keys no longer published.
-func maintainKeys(ctx context.Context, ring *jwks.Ring, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(15 * time.Second)
+func maintainKeys(ctx context.Context, ring *jwks.Ring, every, lead time.Duration, log *slog.Logger) {
+	t := time.NewTicker(min(15*time.Second, lead/4))
 	defer t.Stop()
 	for {
 		select {
