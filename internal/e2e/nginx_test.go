@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authd/authd/internal/authdtest"
+)
+
+// nginxConf is the forward-auth configuration documented in
+// docs/forward-auth.md, with the test's ports.
+const nginxConf = `
+worker_processes 1;
+daemon off;
+pid {{DIR}}/nginx.pid;
+error_log {{DIR}}/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path {{DIR}}/body;
+  proxy_temp_path {{DIR}}/proxy;
+  fastcgi_temp_path {{DIR}}/fastcgi;
+  uwsgi_temp_path {{DIR}}/uwsgi;
+  scgi_temp_path {{DIR}}/scgi;
+
+  upstream authd { server {{AUTHD}}; keepalive 16; }
+  upstream app   { server {{APP}}; }
+
+  server {
+    listen {{LISTEN}};
+    absolute_redirect off;
+
+    # authd's own endpoints and pages, on the same origin as the app.
+    location /v1/     { proxy_pass http://authd; proxy_set_header Host $host; }
+    location /oauth2/ { proxy_pass http://authd; proxy_set_header Host $host; }
+    location /login   { proxy_pass http://authd; proxy_set_header Host $host; }
+
+    location = /_authd {
+      internal;
+      proxy_pass http://authd/v1/auth/check;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Host $host;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+
+    location / {
+      auth_request /_authd;
+      auth_request_set $authd_user    $upstream_http_x_authd_user;
+      auth_request_set $authd_session $upstream_http_x_authd_session;
+      auth_request_set $authd_scope   $upstream_http_x_authd_scope;
+      # Set, never pass through: a client cannot claim to be someone.
+      proxy_set_header X-Authd-User    $authd_user;
+      proxy_set_header X-Authd-Session $authd_session;
+      proxy_set_header X-Authd-Scope   $authd_scope;
+      error_page 401 = @unauthenticated;
+      proxy_pass http://app;
+    }
+
+    location @unauthenticated {
+      if ($http_accept ~* "text/html") {
+        return 302 /login?return_to=$request_uri;
+      }
+      add_header WWW-Authenticate 'Bearer realm="authd"' always;
+      return 401;
+    }
+  }
+}
+`
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func requireTool(t *testing.T, path, how string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing under CI: %s", path, how)
+		}
+		t.Skipf("%s not found: %s (bash .ci/run does)", path, how)
+	}
+}
+
+func TestNginxForwardAuth(t *testing.T) {
+	requireTool(t, "/usr/sbin/nginx", "apt-get install nginx")
+	dataDir := t.TempDir()
+	authd := authdtest.Start(t, "--data-dir", dataDir)
+	api := authdtest.NewClient(authd.URL)
+	api.Register(t, "alice@example.com", "correct horse battery staple")
+
+	seen := make(chan http.Header, 16)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		fmt.Fprintf(w, "hello %s\n", r.Header.Get("X-Authd-User"))
+	}))
+	defer app.Close()
+
+	dir := t.TempDir()
+	listen := freePort(t)
+	conf := strings.NewReplacer("{{DIR}}", dir, "{{AUTHD}}", strings.TrimPrefix(authd.URL, "http://"),
+		"{{APP}}", strings.TrimPrefix(app.URL, "http://"), "{{LISTEN}}", listen).Replace(nginxConf)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nginx := exec.Command("/usr/sbin/nginx", "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	nginx.Stderr = os.Stderr
+	if err := nginx.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nginx.Process.Kill(); nginx.Wait() })
+	base := "http://" + listen
+	authdtest.Eventually(t, 10*time.Second, func() error {
+		_, err := http.Get(base + "/v1/auth/check")
+		return err
+	})
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 5 * time.Second}
+	get := func(path string, h map[string]string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+
+	resp, _ := get("/notes", nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("no credentials: %d %q, want 401 Bearer", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	resp, _ = get("/notes?x=1", map[string]string{"Accept": "text/html,application/xhtml+xml"})
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/login?return_to=/notes?x=1" {
+		t.Errorf("browser without credentials: %d Location %q, want 302 to the login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = get("/notes", map[string]string{"X-Authd-User": "admin"})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("forged X-Authd-User without credentials: %d, want 401", resp.StatusCode)
+	}
+
+	cookie := api.Login(t, "alice@example.com", "correct horse battery staple")
+	access, _ := api.Tokens(t, "alice@example.com", "correct horse battery staple")
+	var userID string
+	for name, h := range map[string]map[string]string{
+		"cookie": {"Cookie": "__Host-authd_session=" + cookie, "X-Authd-User": "admin"},
+		"bearer": {"Authorization": "Bearer " + access},
+	} {
+		resp, body := get("/notes", h)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", name, resp.StatusCode, body)
+		}
+		up := <-seen
+		if up.Get("X-Authd-User") == "" || up.Get("X-Authd-User") == "admin" || up.Get("X-Authd-Session") == "" {
+			t.Errorf("%s: upstream saw X-Authd-User %q, X-Authd-Session %q", name, up.Get("X-Authd-User"), up.Get("X-Authd-Session"))
+		}
+		if userID != "" && up.Get("X-Authd-User") != userID {
+			t.Errorf("%s: user %q, the other transport said %q", name, up.Get("X-Authd-User"), userID)
+		}
+		userID = up.Get("X-Authd-User")
+	}
+
+	// Revoked sessions are refused within a second, cookie and token.
+	for name, cred := range map[string][2]string{"cookie": {cookie, ""}, "bearer": {"", access}} {
+		st, _, _, err := api.Do(context.Background(), "DELETE", "/v1/session", "", cred[0], cred[1])
+		if err != nil || st != http.StatusNoContent {
+			t.Fatalf("%s logout: %d %v", name, st, err)
+		}
+		h := map[string]string{"Cookie": "__Host-authd_session=" + cred[0]}
+		if cred[1] != "" {
+			h = map[string]string{"Authorization": "Bearer " + cred[1]}
+		}
+		took := authdtest.Eventually(t, time.Second, func() error {
+			if resp, _ := get("/notes", h); resp.StatusCode != http.StatusUnauthorized {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		})
+		t.Logf("%s revocation refused by nginx after %s", name, took)
+	}
+}
