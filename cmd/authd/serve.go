@@ -61,6 +61,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Debug("serving plain HTTP: put authd behind TLS outside development (the __Host- cookie is Secure)")
 	}
 
+	// Listen first: with --addr :0 the issuer must name the real port.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
 	svc := newServices(&c, st, log, time.Now)
 	issuerURL := c.Issuer
 	if issuerURL == "" {
@@ -68,7 +74,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if c.TLSCert != "" {
 			scheme = "https"
 		}
-		issuerURL = scheme + "://" + c.Addr
+		issuerURL = scheme + "://" + ln.Addr().String()
 	}
 	tm, err := newTokenMode(ctx, &c, st, svc, strings.HasPrefix(where, "memory"), issuerURL, log, time.Now)
 	if err != nil {
@@ -101,10 +107,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv := server.New(cfg)
 
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -89,7 +89,13 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &caller{UserID: sess.UserID, SessionID: sess.ID, Kind: sess.Kind, sess: sess}, nil
+	// A cookie session is the user's own first-party login: it carries
+	// every scope a token could be granted.
+	scope := ""
+	if s.cfg.Tokens != nil {
+		scope = strings.Join(s.cfg.Tokens.Scopes, " ")
+	}
+	return &caller{UserID: sess.UserID, SessionID: sess.ID, Kind: sess.Kind, Scope: scope, sess: sess}, nil
 }
 
 // writeAuthError answers an authentication failure (RFC 6750 §3).
