@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -92,12 +93,11 @@ func ParseKEK(s string) (KEK, error) {
 			return k, nil
 		}
 	}
-	if len(s) == 64 {
-		var n big.Int
-		if _, ok := n.SetString(s, 16); ok {
-			n.FillBytes(k[:])
-			return k, nil
-		}
+	// encoding/hex, not big.Int.SetString: that also takes a sign, so
+	// "+" or "-" and 63 digits would pass for a 32-byte key.
+	if b, err := hex.DecodeString(s); err == nil && len(b) == len(k) {
+		copy(k[:], b)
+		return k, nil
 	}
 	return k, errors.New("jwks: key-encryption key must be 32 bytes, base64 or hex encoded")
 }

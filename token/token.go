@@ -45,28 +45,46 @@ type Claims struct {
 	Scope     string `json:"scope"`
 }
 
-// wireClaims is the JSON form. Numeric dates are jwt.NumericDate so a
-// string or object where a number belongs is a decoding error (claim type
+// wireClaims is the JSON form. Numeric dates are numericDate so a string
+// or object where a number belongs is a decoding error (claim type
 // confusion is refused, never coerced).
 type wireClaims struct {
 	Issuer    string           `json:"iss"`
 	Subject   string           `json:"sub"`
 	Audience  jwt.ClaimStrings `json:"aud"`
-	ExpiresAt *jwt.NumericDate `json:"exp"`
-	IssuedAt  *jwt.NumericDate `json:"iat"`
-	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
+	ExpiresAt *numericDate     `json:"exp"`
+	IssuedAt  *numericDate     `json:"iat"`
+	NotBefore *numericDate     `json:"nbf,omitempty"`
 	ID        string           `json:"jti"`
 	SessionID string           `json:"sid"`
 	ClientID  string           `json:"client_id"`
 	Scope     string           `json:"scope,omitempty"`
 }
 
-func (c *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
-func (c *wireClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
-func (c *wireClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore, nil }
-func (c *wireClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
-func (c *wireClaims) GetSubject() (string, error)                  { return c.Subject, nil }
-func (c *wireClaims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
+// numericDate is a jwt.NumericDate that must be a JSON number:
+// jwt.NumericDate decodes through json.Number, which also takes a string
+// holding a number ("exp":"9999999999").
+type numericDate jwt.NumericDate
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errors.New("a NumericDate claim is not a JSON number")
+	}
+	return (*jwt.NumericDate)(d).UnmarshalJSON(b)
+}
+
+func (c *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return (*jwt.NumericDate)(c.ExpiresAt), nil
+}
+func (c *wireClaims) GetIssuedAt() (*jwt.NumericDate, error) {
+	return (*jwt.NumericDate)(c.IssuedAt), nil
+}
+func (c *wireClaims) GetNotBefore() (*jwt.NumericDate, error) {
+	return (*jwt.NumericDate)(c.NotBefore), nil
+}
+func (c *wireClaims) GetIssuer() (string, error)             { return c.Issuer, nil }
+func (c *wireClaims) GetSubject() (string, error)            { return c.Subject, nil }
+func (c *wireClaims) GetAudience() (jwt.ClaimStrings, error) { return c.Audience, nil }
 
 // issueClaims is what Issue signs: aud as a single string keeps the token
 // short (RFC 7519 §4.1.3 allows either form).

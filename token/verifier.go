@@ -100,6 +100,14 @@ func (v *Verifier) Verify(tok string) (*Claims, error) {
 			return v.checkRevoked(c)
 		}
 	}
+	// Only the base64url alphabet and the dots: Go's base64 decoders skip
+	// CR and LF even in strict mode, so "token\n" would otherwise verify.
+	// (Checked after the cache: only tokens that passed it are cached.)
+	for i := 0; i < len(tok); i++ {
+		if !jwsChar[tok[i]] {
+			return nil, fmt.Errorf("%w: byte %d is not base64url", ErrInvalid, i)
+		}
+	}
 	var wc wireClaims
 	if _, err := v.parser.ParseWithClaims(tok, &wc, v.keyFor); err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
@@ -158,6 +166,14 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	}
 	return key.Public, nil
 }
+
+// jwsChar marks the bytes a compact JWS may hold.
+var jwsChar = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_." {
+		t[c] = true
+	}
+	return t
+}()
 
 // ErrUnknownKey means the token names a key we do not publish.
 var ErrUnknownKey = errors.New("unknown kid")
