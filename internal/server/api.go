@@ -78,7 +78,26 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.cfg.Users.Register(r.Context(), in.Email, in.Password)
+	// Registration costs an Argon2id hash and says whether an email is
+	// taken (409), so each client IP gets the login curve for it too: the
+	// IP throttle's free allowance, then doubling delays.
+	ctx := r.Context()
+	regKey := "reg:" + s.clientIP(r)
+	if t := s.cfg.IPThrottle; t != nil {
+		if d, err := t.Wait(ctx, regKey); err != nil {
+			s.writeError(w, r, err)
+			return
+		} else if d > 0 {
+			s.writeError(w, r, &authd.ThrottledError{RetryAfter: d})
+			return
+		}
+	}
+	u, err := s.cfg.Users.Register(ctx, in.Email, in.Password)
+	if t := s.cfg.IPThrottle; t != nil && (err == nil || errors.Is(err, authd.ErrConflict)) {
+		if err := t.Fail(ctx, regKey); err != nil {
+			s.log.WarnContext(ctx, "throttle: record registration", "err", err)
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -254,7 +273,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	// Idempotent: no credentials, or dead ones, are already logged out.
 	c, err := s.authenticate(r)
 	switch {
-	case errors.Is(err, authd.ErrUnauthenticated):
+	case errors.Is(err, authd.ErrUnauthenticated), errors.Is(err, errBadToken):
 	case err != nil:
 		s.writeAuthError(w, r, err) // never report a logout that was not persisted
 		return
@@ -327,6 +346,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, c 
 	err := s.cfg.Users.ChangePassword(ctx, c.UserID, in.CurrentPassword, in.NewPassword, c.SessionID)
 	if errors.Is(err, authd.ErrUnauthenticated) {
 		s.recordFailure(ctx, acct, ip)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
 		writeProblem(w, problem{Type: problemType("wrong-password"), Title: "Wrong password", Status: http.StatusUnauthorized,
 			Detail: "The current password is wrong."})
 		return

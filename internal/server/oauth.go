@@ -293,7 +293,9 @@ func (s *Server) writeGrantError(w http.ResponseWriter, r *http.Request, err err
 }
 
 // handleRevoke is RFC 7009. Any well-formed request gets 200, whether the
-// token was known or not (§2.2), so the endpoint tells nothing. Revoking
+// token was known or not (§2.2); a token issued to another client is
+// refused with unauthorized_client (§2.1), which tells only its holder that
+// it is live. Revoking
 // either kind of token ends its session: the refresh chain, every access
 // token (through the revocation set) and the session's entry in the list.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {

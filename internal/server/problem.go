@@ -55,6 +55,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, problem{Type: problemType("throttled"), Title: "Too many attempts", Status: http.StatusTooManyRequests,
 			Detail: "Too many failed attempts. Try again in " + strconv.Itoa(secs) + " seconds."})
 	case errors.Is(err, authd.ErrUnauthenticated):
+		// RFC 9110 §15.5.2: a 401 names the scheme that would work.
+		if w.Header().Get("WWW-Authenticate") == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
+		}
 		writeProblem(w, problem{Type: problemType("unauthenticated"), Title: "Unauthenticated", Status: http.StatusUnauthorized,
 			Detail: "Missing or invalid credentials."})
 	case errors.Is(err, authd.ErrForbidden):
