@@ -54,9 +54,13 @@ type Config struct {
 	// Tokens enables the OAuth endpoints; nil: session mode only.
 	Tokens *TokenConfig
 	// Feed serves GET /v1/revocations to resource servers; nil: no feed.
-	Feed   *Feed
-	Logger *slog.Logger
-	Now    func() time.Time
+	Feed *Feed
+	// RequestTimeout bounds each request's work (store calls included), so
+	// a store that hangs yields 503s instead of piling up requests.
+	// Default 10 s. The revocation feed stream is exempt.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // DefaultCookieName is the session cookie. The __Host- prefix makes
@@ -85,6 +89,9 @@ func New(cfg Config) *Server {
 	if cfg.CookieName == "" {
 		cfg.CookieName = DefaultCookieName
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	s.routes()
 	cop := http.NewCrossOriginProtection()
@@ -92,7 +99,7 @@ func New(cfg Config) *Server {
 		writeProblem(w, problem{Type: problemType("cross-origin"), Title: "Cross-origin request refused", Status: http.StatusForbidden,
 			Detail: "State-changing requests must come from authd's own origin."})
 	}))
-	s.handler = s.recoverer(securityHeaders(cop.Handler(s.mux)))
+	s.handler = s.recoverer(securityHeaders(cop.Handler(s.deadline(s.mux))))
 	return s
 }
 
@@ -158,6 +165,19 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// deadline gives every request (but the feed stream) a context deadline.
+func (s *Server) deadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/revocations" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // securityHeaders sets the headers every response carries.
