@@ -66,6 +66,9 @@ func New(cfg Config) *Limiter {
 	return &Limiter{cfg: cfg, m: map[string]*entry{}}
 }
 
+// Config returns the configuration with defaults filled in.
+func (l *Limiter) Config() Config { return l.cfg }
+
 // Wait returns how long the key must wait before its next attempt; 0 means
 // go ahead. The error is always nil for the in-memory Limiter; it is there
 // for shared backends.

@@ -21,6 +21,8 @@ type config struct {
 	Addr               string
 	DataDir            string
 	Database           string
+	Redis              string
+	DBMaxConns         int
 	SessionIdle        time.Duration
 	SessionLifetime    time.Duration
 	SessionCacheTTL    time.Duration
@@ -58,7 +60,9 @@ type config struct {
 // storeFlags are the flags every command that opens the store needs.
 func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.DataDir, "data-dir", "./authd-data", "directory for authd's files (created with mode 0700)")
-	fs.StringVar(&c.Database, "database", "", "store: sqlite:PATH, memory:// (ephemeral); default: an SQLite file in the data dir")
+	fs.StringVar(&c.Database, "database", "", "store: sqlite:PATH, postgres://USER:PASS@HOST/DB, memory:// (ephemeral); default: an SQLite file in the data dir")
+	fs.StringVar(&c.Redis, "redis", "", "keep sessions, refresh tokens, revocations and login throttling in Redis: redis://, rediss://, redis-sentinel://, redis-cluster:// (users, keys and clients stay in --database)")
+	fs.IntVar(&c.DBMaxConns, "database-max-conns", 16, "PostgreSQL connection pool size per instance")
 	fs.UintVar(&c.Argon2Memory, "argon2-memory", 19456, "Argon2id memory cost in KiB (OWASP: 19456)")
 	fs.UintVar(&c.Argon2Time, "argon2-time", 2, "Argon2id iterations (OWASP: 2)")
 	fs.UintVar(&c.Argon2Threads, "argon2-threads", 1, "Argon2id parallelism (OWASP: 1)")
@@ -261,11 +265,11 @@ func (c *config) databaseKind() (kind, location string, err error) {
 	case strings.HasPrefix(db, "sqlite:"):
 		return "sqlite", strings.TrimPrefix(db, "sqlite:"), nil
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
-		return "", "", errors.New("--database: PostgreSQL is not supported by this build yet")
+		return "postgres", db, nil // wired in store.go
 	case !strings.Contains(db, "://"):
 		return "sqlite", db, nil
 	}
-	return "", "", fmt.Errorf("--database: unknown scheme in %q (want sqlite:PATH or memory://)", redact(db))
+	return "", "", fmt.Errorf("--database: unknown scheme in %q (want sqlite:PATH, postgres://… or memory://)", redact(db))
 }
 
 // redact hides a password in a database URL before it is printed.

@@ -101,7 +101,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		tc := throttle.Config{BaseDelay: c.ThrottleBaseDelay, MaxDelay: c.ThrottleMaxDelay}
 		acct, ip := tc, tc
 		acct.Free, ip.Free = c.ThrottleAccountMax, c.ThrottleIPMax
-		cfg.AccountThrottle, cfg.IPThrottle = throttle.New(acct), throttle.New(ip)
+		cfg.AccountThrottle, cfg.IPThrottle = newThrottles(st, acct, ip)
 	} else {
 		log.Warn("login throttling is OFF: use this only for load tests")
 	}

@@ -11,8 +11,10 @@ import (
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/password"
+	"github.com/authd/authd/pgstore"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/sqlitestore"
+	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
 )
@@ -45,6 +47,12 @@ func openStore(ctx context.Context, c *config, migrate bool) (store, string, err
 			return nil, "", fmt.Errorf("open sqlite store %s: %w", loc, err)
 		}
 		return st, "sqlite:" + loc, nil
+	case "postgres":
+		st, err := pgstore.Open(ctx, loc, pgstore.Options{SkipMigrations: !migrate, MaxConns: int32(c.DBMaxConns)})
+		if err != nil {
+			return nil, "", fmt.Errorf("open postgres store %s: %w", redact(loc), err)
+		}
+		return st, loc, nil
 	}
 	return nil, "", fmt.Errorf("unknown store kind %q", kind)
 }
@@ -86,4 +94,15 @@ func newServices(c *config, st store, log *slog.Logger, now func() time.Time) se
 		Sessions: sessions, Now: now, Logger: log,
 	})
 	return services{users: users, sessions: sessions, clients: client.NewService(st, now), revoked: revoked, feed: feed}
+}
+
+// newThrottles returns the login throttles: shared through the store when
+// several instances may serve the same users (PostgreSQL, Redis), in
+// memory otherwise (SQLite and memory serve one instance).
+func newThrottles(st store, acct, ip throttle.Config) (server.Throttler, server.Throttler) {
+	switch s := st.(type) {
+	case *pgstore.Store:
+		return pgstore.NewThrottle(s, "acct", acct), pgstore.NewThrottle(s, "ip", ip)
+	}
+	return throttle.New(acct), throttle.New(ip)
 }

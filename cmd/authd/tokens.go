@@ -29,6 +29,15 @@ func loadKEK(c *config, memory bool, log *slog.Logger) (jwks.KEK, error) {
 	if memory {
 		return jwks.NewKEK(), nil // keys die with the process anyway
 	}
+	if kind, _, _ := c.databaseKind(); kind != "sqlite" {
+		// A key file in one instance's data dir would give every instance
+		// sharing the database a different KEK.
+		return jwks.KEK{}, usageError{"with a shared --database every instance needs the same --key-encryption-key " +
+			"(AUTHD_KEY_ENCRYPTION_KEY); make one with: openssl rand -base64 32"}
+	}
+	if err := ensureDataDir(c.DataDir); err != nil {
+		return jwks.KEK{}, err
+	}
 	path := filepath.Join(c.DataDir, "kek")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,554 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/client"
+	"github.com/authd/authd/client/clienttest"
+	"github.com/authd/authd/internal/migrate"
+	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/jwks/jwkstest"
+	"github.com/authd/authd/pgstore"
+	"github.com/authd/authd/pgstore/pgtest"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/session/sessiontest"
+	"github.com/authd/authd/token"
+	"github.com/authd/authd/token/tokentest"
+	"github.com/authd/authd/user"
+	"github.com/authd/authd/user/usertest"
+)
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+
+func open(t testing.TB, dsn string, opts pgstore.Options) *pgstore.Store {
+	t.Helper()
+	st, err := pgstore.Open(context.Background(), dsn, opts)
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	})
+	return st
+}
+
+// newStore opens a store on a fresh database of its own.
+func newStore(t testing.TB) *pgstore.Store {
+	return open(t, pgtest.NewDatabase(t), pgstore.Options{})
+}
+
+func TestSessionConformance(t *testing.T) {
+	sessiontest.Run(t, func(t *testing.T) session.Store { return newStore(t) })
+}
+
+func TestUserConformance(t *testing.T) {
+	usertest.Run(t, func(t *testing.T) user.Store { return newStore(t) })
+}
+
+func TestRefreshConformance(t *testing.T) {
+	tokentest.Run(t, func(t *testing.T) token.RefreshStore { return newStore(t) })
+}
+
+func TestKeyConformance(t *testing.T) {
+	jwkstest.Run(t, func(t *testing.T) jwks.Store { return newStore(t) })
+}
+
+func TestClientConformance(t *testing.T) {
+	clienttest.Run(t, func(t *testing.T) client.Store { return newStore(t) })
+}
+
+// exec runs one statement on its own connection to dsn.
+func exec(t testing.TB, dsn, query string, args ...any) {
+	t.Helper()
+	if err := pgtest.Exec(context.Background(), dsn, query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func schemaVersions(t testing.TB, dsn string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestConcurrentMigrations opens several stores at once on one fresh
+// database, as instances starting together would: none fails and each
+// migration runs once.
+func TestConcurrentMigrations(t *testing.T) {
+	ms, err := pgstore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		dsn := pgtest.NewDatabase(t)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 4 {
+			wg.Go(func() {
+				<-start
+				st, err := pgstore.Open(context.Background(), dsn, pgstore.Options{MaxConns: 2})
+				if err != nil {
+					t.Errorf("round %d: concurrent Open = %v", round, err)
+					return
+				}
+				if err := st.Ping(context.Background()); err != nil {
+					t.Errorf("round %d: Ping = %v", round, err)
+				}
+				st.Close()
+			})
+		}
+		close(start)
+		wg.Wait()
+		if n := schemaVersions(t, dsn); n != len(ms) {
+			t.Errorf("round %d: schema_migrations has %d rows, want %d", round, n, len(ms))
+		}
+	}
+}
+
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	st, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := usertest.New("reopen@example.com")
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st = open(t, dsn, pgstore.Options{}) // migrations: a no-op
+	if _, err := st.UserByID(ctx, u.ID); err != nil {
+		t.Errorf("UserByID after reopen = %v", err)
+	}
+}
+
+func TestSkipMigrationsThenMigrate(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	st := open(t, dsn, pgstore.Options{SkipMigrations: true})
+	if err := st.CreateUser(ctx, usertest.New("early@example.com")); err == nil || errors.Is(err, authd.ErrConflict) {
+		t.Errorf("CreateUser before migrating = %v, want a store error", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate = %v", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("second Migrate = %v", err)
+	}
+	if err := st.CreateUser(ctx, usertest.New("late@example.com")); err != nil {
+		t.Errorf("CreateUser after Migrate = %v", err)
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	st, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	exec(t, dsn, `INSERT INTO schema_migrations (version, name) VALUES (999, 'future')`)
+	st, err = pgstore.Open(ctx, dsn, pgstore.Options{})
+	if !errors.Is(err, migrate.ErrSchemaTooNew) {
+		if st != nil {
+			st.Close()
+		}
+		t.Fatalf("Open(newer schema) = %v, want ErrSchemaTooNew", err)
+	}
+	// SkipMigrations opens it all the same (a read-only tool may).
+	st = open(t, dsn, pgstore.Options{SkipMigrations: true})
+	if err := st.Migrate(ctx); !errors.Is(err, migrate.ErrSchemaTooNew) {
+		t.Errorf("Migrate(newer schema) = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := pgstore.Open(ctx, "postgres://u:secret@[::1", pgstore.Options{}); err == nil {
+		t.Error("Open(bad DSN) = nil error")
+	} else if strings.Contains(err.Error(), "secret") {
+		t.Errorf("Open(bad DSN) error shows the password: %v", err)
+	}
+	// Nothing listens on port 1.
+	start := time.Now()
+	_, err := pgstore.Open(ctx, "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable",
+		pgstore.Options{ConnectTimeout: time.Second})
+	if !errors.Is(err, authd.ErrUnavailable) {
+		t.Errorf("Open(nothing listening) = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Open(nothing listening) took %v", d)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := pgstore.Open(cctx, pgtest.NewDatabase(t), pgstore.Options{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open(cancelled) = %v, want context.Canceled", err)
+	}
+}
+
+// terminate ends every connection to database name (from an admin
+// connection to another database) and waits until they are gone.
+func terminate(t *testing.T, name string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.AdminDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid()`, name); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = $1 AND pid <> pg_backend_pid()`, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d backends still there after pg_terminate_backend", n)
+		}
+	}
+}
+
+// TestConnectionLoss: when the server drops the store's connections, the
+// next call fails (fail closed, as an ErrUnavailable store error) and the
+// one after succeeds by itself, the pool having reconnected. Ping reports
+// the same, and reports a database that refuses connections until it
+// accepts them again.
+func TestConnectionLoss(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	name := dbName(t, dsn)
+	st := open(t, dsn, pgstore.Options{})
+	s, h := sessiontest.New("user-1", t0)
+	if err := st.CreateSession(ctx, s, h); err != nil {
+		t.Fatal(err)
+	}
+	// Several connections in the pool, all of which the server will drop.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := st.SessionByHash(ctx, h, t0); err != nil {
+				t.Errorf("SessionByHash = %v", err)
+			}
+		})
+	}
+	wg.Wait()
+
+	lookup := func() error { _, err := st.SessionByHash(ctx, h, t0); return err }
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"SessionByHash", lookup},
+		{"Ping", func() error { return st.Ping(ctx) }},
+		{"RevokeSession", func() error { return st.RevokeSession(ctx, "no-such-id", t0) }},
+	} {
+		if err := lookup(); err != nil { // a fresh, just-used connection
+			t.Fatalf("%s: before the fault: %v", c.name, err)
+		}
+		terminate(t, name)
+		err := c.call()
+		if err == nil || errors.Is(err, authd.ErrNotFound) || !errors.Is(err, authd.ErrUnavailable) {
+			t.Errorf("%s right after the server dropped the connections = %v, want an ErrUnavailable error", c.name, err)
+		}
+		if !strings.HasPrefix(fmt.Sprint(err), "pgstore: ") {
+			t.Errorf("%s error %q lacks the pgstore: prefix", c.name, err)
+		}
+		if err := c.call(); err != nil && !errors.Is(err, authd.ErrNotFound) {
+			t.Errorf("%s on the next call = %v, want the pool to have reconnected", c.name, err)
+		}
+	}
+
+	// A database that refuses connections: Ping and calls fail until it
+	// accepts them again, then work without any help.
+	admin := pgtest.AdminDSN(t)
+	exec(t, admin, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`)
+	t.Cleanup(func() { exec(t, admin, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`) })
+	terminate(t, name)
+	for range 3 {
+		if err := st.Ping(ctx); !errors.Is(err, authd.ErrUnavailable) {
+			t.Errorf("Ping while the database refuses connections = %v, want ErrUnavailable", err)
+		}
+		if err := lookup(); err == nil || errors.Is(err, authd.ErrNotFound) {
+			t.Errorf("SessionByHash while the database refuses connections = %v, want a store error", err)
+		}
+	}
+	exec(t, admin, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
+	if err := st.Ping(ctx); err != nil {
+		t.Errorf("Ping after the database accepts connections again = %v", err)
+	}
+	if err := lookup(); err != nil {
+		t.Errorf("SessionByHash after the database accepts connections again = %v", err)
+	}
+}
+
+func dbName(t testing.TB, dsn string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Database
+}
+
+// TestConcurrentStress runs every kind of call from 32 goroutines at once
+// and wants no error at all.
+func TestConcurrentStress(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	now := t0
+	const workers, iters = 32, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*iters*12)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range iters {
+				u := usertest.New(fmt.Sprintf("w%d-i%d-%s@example.com", w, i, rand.Text()[:6]))
+				if err := st.CreateUser(ctx, u); err != nil {
+					errs <- fmt.Errorf("CreateUser: %w", err)
+					continue
+				}
+				if _, err := st.UserByEmail(ctx, u.Email); err != nil {
+					errs <- fmt.Errorf("UserByEmail: %w", err)
+				}
+				s, h := sessiontest.New(u.ID, now)
+				if err := st.CreateSession(ctx, s, h); err != nil {
+					errs <- fmt.Errorf("CreateSession: %w", err)
+					continue
+				}
+				if _, err := st.SessionByHash(ctx, h, now.Add(time.Second)); err != nil {
+					errs <- fmt.Errorf("SessionByHash: %w", err)
+				}
+				if err := st.TouchSession(ctx, s.ID, now.Add(time.Minute), now.Add(31*time.Minute)); err != nil {
+					errs <- fmt.Errorf("TouchSession: %w", err)
+				}
+				if _, err := st.ListSessions(ctx, u.ID, now.Add(2*time.Minute)); err != nil {
+					errs <- fmt.Errorf("ListSessions: %w", err)
+				}
+				rt := tokentest.New(s.ID, 0, now)
+				if err := st.CreateRefresh(ctx, rt); err != nil {
+					errs <- fmt.Errorf("CreateRefresh: %w", err)
+				} else if _, first, err := st.UseRefresh(ctx, rt.Hash, now.Add(time.Minute)); err != nil || !first {
+					errs <- fmt.Errorf("UseRefresh = first %v, %v", first, err)
+				}
+				if g, err := st.MaxUsedGeneration(ctx, s.ID); err != nil || g != 0 {
+					errs <- fmt.Errorf("MaxUsedGeneration = %d, %v", g, err)
+				}
+				if err := st.RevokeSession(ctx, s.ID, now.Add(2*time.Minute)); err != nil {
+					errs <- fmt.Errorf("RevokeSession: %w", err)
+				}
+				if _, err := st.SessionByHash(ctx, h, now.Add(3*time.Minute)); !errors.Is(err, authd.ErrNotFound) {
+					errs <- fmt.Errorf("SessionByHash after revoke = %v, want ErrNotFound", err)
+				}
+				if _, err := st.RevokedSessions(ctx, now); err != nil {
+					errs <- fmt.Errorf("RevokedSessions: %w", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	list, err := st.ListUsers(ctx, "", 0)
+	if err != nil || len(list) != workers*iters {
+		t.Errorf("ListUsers = %d users, %v; want %d", len(list), err, workers*iters)
+	}
+}
+
+// TestTwoStoresOneDatabase: two stores (as two instances) share data.
+func TestTwoStoresOneDatabase(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	a, b := open(t, dsn, pgstore.Options{}), open(t, dsn, pgstore.Options{})
+	s, h := sessiontest.New("user-1", t0)
+	if err := a.CreateSession(ctx, s, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SessionByHash(ctx, h, t0); err != nil {
+		t.Fatalf("other store: SessionByHash = %v", err)
+	}
+	if err := b.RevokeSession(ctx, s.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SessionByHash(ctx, h, t0); !errors.Is(err, authd.ErrNotFound) {
+		t.Errorf("revoked by the other store: SessionByHash = %v, want ErrNotFound", err)
+	}
+	rt := tokentest.New(s.ID, 0, t0)
+	if err := a.CreateRefresh(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	var wins sync.WaitGroup
+	var mu sync.Mutex
+	firsts := 0
+	for i := range 16 {
+		st := a
+		if i%2 == 1 {
+			st = b
+		}
+		wins.Go(func() {
+			_, first, err := st.UseRefresh(ctx, rt.Hash, t0.Add(time.Duration(i)*time.Second))
+			if err != nil {
+				t.Errorf("UseRefresh = %v", err)
+			}
+			if first {
+				mu.Lock()
+				firsts++
+				mu.Unlock()
+			}
+		})
+	}
+	wins.Wait()
+	if firsts != 1 {
+		t.Errorf("%d concurrent UseRefresh calls over two stores got first, want 1", firsts)
+	}
+}
+
+// TestSessionRowSize measures what 10,000 sessions cost on disk; run with
+// -v to see it.
+func TestSessionRowSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	st := open(t, dsn, pgstore.Options{})
+	const total, workers = 10000, 16
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < total; i += workers {
+				s, h := sessiontest.New(fmt.Sprintf("user-%d", i%1000), t0)
+				if err := st.CreateSession(ctx, s, h); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	report := func(when string) {
+		var heap, table, indexes, totalSize int64
+		if err := conn.QueryRow(ctx, `SELECT pg_relation_size('sessions'), pg_table_size('sessions'),
+			pg_indexes_size('sessions'), pg_total_relation_size('sessions')`).Scan(&heap, &table, &indexes, &totalSize); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d sessions: bytes/row heap %d, table (heap+toast+fsm/vm) %d, indexes %d, total with indexes %d",
+			when, total, heap/total, table/total, indexes/total, totalSize/total)
+	}
+	report("after inserts")
+	if _, err := conn.Exec(ctx, `VACUUM ANALYZE sessions`); err != nil {
+		t.Fatal(err)
+	}
+	report("after VACUUM ANALYZE")
+	rows, err := conn.Query(ctx, `SELECT indexrelid::regclass::text, pg_relation_size(indexrelid)
+		FROM pg_index WHERE indrelid = 'sessions'::regclass ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		var size int64
+		if err := rows.Scan(&name, &size); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("index %s: %d bytes/row", name, size/total)
+	}
+	rows.Close()
+	// The hot path is one index lookup.
+	var plan string
+	if err := conn.QueryRow(ctx, `EXPLAIN (COSTS OFF) SELECT id FROM sessions
+		WHERE secret_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2`,
+		make([]byte, 32), t0).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "sessions_secret_hash_key") {
+		t.Errorf("SessionByHash plan does not use the secret_hash index: %s", plan)
+	}
+	t.Logf("SessionByHash plan: %s", plan)
+}
+
+func benchSetup(b *testing.B) (*pgstore.Store, []byte, time.Time) {
+	st := newStore(b)
+	s, h := sessiontest.New("user-1", t0)
+	if err := st.CreateSession(context.Background(), s, h); err != nil {
+		b.Fatal(err)
+	}
+	return st, h, t0.Add(time.Second)
+}
+
+func BenchmarkSessionByHash(b *testing.B) {
+	st, h, now := benchSetup(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := st.SessionByHash(ctx, h, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSessionByHashParallel(b *testing.B) {
+	st, h, now := benchSetup(b)
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := st.SessionByHash(ctx, h, now); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkUseRefresh is one rotation's store work: create a token, then
+// redeem it (two writes).
+func BenchmarkUseRefresh(b *testing.B) {
+	st := newStore(b)
+	ctx := context.Background()
+	gen := 0
+	for b.Loop() {
+		rt := tokentest.New("session-1", gen, t0)
+		if err := st.CreateRefresh(ctx, rt); err != nil {
+			b.Fatal(err)
+		}
+		if _, first, err := st.UseRefresh(ctx, rt.Hash, t0.Add(time.Second)); err != nil || !first {
+			b.Fatalf("UseRefresh = first %v, %v", first, err)
+		}
+		gen++
+	}
+}
