@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authd/authd/internal/authdtest"
+	"github.com/authd/authd/pgstore/pgtest"
+)
+
+// TestPostgresOutage stops PostgreSQL for authd (its database refuses
+// connections and existing ones are cut) and checks that authd fails
+// closed and recovers by itself.
+func TestPostgresOutage(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	admin := pgtest.AdminDSN(t)
+	u, _ := url.Parse(dsn)
+	db := strings.TrimPrefix(u.Path, "/")
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	node := authdtest.Start(t, "--database", dsn, "--data-dir", t.TempDir(),
+		"--key-encryption-key", base64.StdEncoding.EncodeToString(kek))
+	api := authdtest.NewClient(node.URL)
+	api.Register(t, "alice@example.com", pw)
+	live := api.Login(t, "alice@example.com", pw)
+	revoked := api.Login(t, "alice@example.com", pw)
+	if st := status(t, api, "DELETE", "/v1/session", revoked, ""); st != http.StatusNoContent {
+		t.Fatalf("logout: %d", st)
+	}
+
+	ctx := context.Background()
+	down := func() {
+		if err := pgtest.Exec(ctx, admin, `ALTER DATABASE `+db+` ALLOW_CONNECTIONS false`); err != nil {
+			t.Fatal(err)
+		}
+		if err := pgtest.Exec(ctx, admin, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up := func() {
+		if err := pgtest.Exec(ctx, admin, `ALTER DATABASE `+db+` ALLOW_CONNECTIONS true`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	down()
+	t.Cleanup(up) // the database is dropped at the end; it must accept that
+
+	// Past the one-second look-up cache, nothing that needs the store
+	// succeeds: 503 with Retry-After, never a 200 for an unchecked session
+	// and never a logout reported done.
+	time.Sleep(1100 * time.Millisecond)
+	checks := []struct {
+		name         string
+		method, path string
+		body, cookie string
+	}{
+		{"live session", "GET", "/v1/session", "", live},
+		{"revoked session", "GET", "/v1/session", "", revoked},
+		{"logout", "DELETE", "/v1/session", "", live},
+		{"login", "POST", "/v1/session", `{"email":"alice@example.com","password":"` + pw + `"}`, ""},
+		{"readiness", "GET", "/readyz", "", ""},
+	}
+	for _, c := range checks {
+		st, body, h, err := api.Do(ctx, c.method, c.path, c.body, c.cookie, "")
+		if err != nil || st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+			t.Errorf("%s while PostgreSQL is down: %d (Retry-After %q) %s %v; want 503 with Retry-After", c.name, st, h.Get("Retry-After"), body, err)
+		}
+	}
+	if st := status(t, api, "GET", "/healthz", "", ""); st != 200 {
+		t.Errorf("healthz while the store is down: %d, want 200 (the process is alive)", st)
+	}
+
+	// Back up: service resumes without a restart, the revoked session
+	// stays revoked, the live one (whose logout failed) stays live.
+	up()
+	authdtest.Eventually(t, 10*time.Second, func() error {
+		if st := status(t, api, "GET", "/readyz", "", ""); st != 200 {
+			return fmt.Errorf("readyz %d", st)
+		}
+		return nil
+	})
+	if st := status(t, api, "GET", "/v1/session", live, ""); st != 200 {
+		t.Errorf("live session after recovery: %d", st)
+	}
+	if st := status(t, api, "GET", "/v1/session", revoked, ""); st != 401 {
+		t.Errorf("revoked session after recovery: %d, want 401", st)
+	}
+}
