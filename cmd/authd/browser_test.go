@@ -423,7 +423,7 @@ func TestBrowserTokenMode(t *testing.T) {
 	)
 	waitJS(t, one, "the wrong-password alert", `document.getElementById('demo-error').textContent === 'Wrong email or password.'`, 10*time.Second)
 	step(t, one, "sign in",
-		chromedp.Clear(chromedp.CSS("#demo-password")),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('demo-password').value = ''`),
 		chromedp.SendKeys(chromedp.CSS("#demo-password"), goodPW),
 		chromedp.Click(chromedp.CSS(`#demo-login-form button[type="submit"]`)),
 	)

@@ -514,7 +514,7 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--database", "ftp://example.com/db"}, "unknown scheme"},
-		{[]string{"--database", "postgres://authd@db.internal/authd"}, "PostgreSQL is not supported"},
+		{[]string{"--database", "mysql://authd@127.0.0.1/authd"}, "unknown scheme"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 		{[]string{"--argon2-memory", "lots"}, "argon2-memory"},
 		{[]string{"extra-argument"}, "serve takes no arguments"},

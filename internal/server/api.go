@@ -78,31 +78,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// Registration costs an Argon2id hash and says whether an email is
-	// taken (409), so each client IP gets the login curve for it too: the
-	// IP throttle's free allowance, then doubling delays.
-	ctx := r.Context()
-	regKey := "reg:" + s.clientIP(r)
-	if t := s.cfg.IPThrottle; t != nil {
-		if d, err := t.Wait(ctx, regKey); err != nil {
-			s.writeError(w, r, err)
-			return
-		} else if d > 0 {
-			s.writeError(w, r, &authd.ThrottledError{RetryAfter: d})
-			return
-		}
-	}
-	u, err := s.cfg.Users.Register(ctx, in.Email, in.Password)
-	if t := s.cfg.IPThrottle; t != nil && (err == nil || errors.Is(err, authd.ErrConflict)) {
-		if err := t.Fail(ctx, regKey); err != nil {
-			s.log.WarnContext(ctx, "throttle: record registration", "err", err)
-		}
-	}
+	u, err := s.register(r.Context(), in.Email, in.Password, s.clientIP(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "user registered", "user_id", u.ID, "ip", s.clientIP(r))
 	writeJSON(w, http.StatusCreated, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
 }
 
@@ -184,35 +164,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	ctx := r.Context()
 	ip := s.clientIP(r)
-	u, err := s.login(ctx, in.Email, in.Password, ip)
+	u, err := s.login(r.Context(), in.Email, in.Password, ip)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	// Session fixation (ASVS 5.0 7.2.4): a login always starts a new
-	// session, and a session cookie presented with it is ended.
-	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
-		if old, err := s.cfg.Sessions.Check(ctx, c.Value); err == nil {
-			if err := s.cfg.Sessions.End(ctx, old.ID); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-		}
-	}
-	secret, sess, err := s.cfg.Sessions.Create(ctx, u.ID, session.KindCookie, session.Meta{IP: ip, UserAgent: r.UserAgent()})
+	sess, err := s.startCookieSession(w, r, u, ip)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.stillEnabled(ctx, u.ID, sess.ID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.users.put(u.ID, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
-	s.setSessionCookie(w, secret, sess.ExpiresAt)
-	s.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", sess.ID, "ip", ip)
 	writeJSON(w, http.StatusCreated, sessionResponse{Session: toSessionBody(sess), User: sessionUser{ID: u.ID, Email: u.Email}})
 }
 
@@ -334,18 +296,8 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, c 
 		s.writeError(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	// A stolen session must not become a password-guessing oracle: wrong
-	// current passwords count against the account like failed logins.
-	acct := "acct-id:" + c.UserID
-	ip := s.clientIP(r)
-	if err := s.checkThrottle(ctx, acct, ip); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	err := s.cfg.Users.ChangePassword(ctx, c.UserID, in.CurrentPassword, in.NewPassword, c.SessionID)
+	err := s.changePassword(r.Context(), c, s.clientIP(r), in.CurrentPassword, in.NewPassword)
 	if errors.Is(err, authd.ErrUnauthenticated) {
-		s.recordFailure(ctx, acct, ip)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
 		writeProblem(w, problem{Type: problemType("wrong-password"), Title: "Wrong password", Status: http.StatusUnauthorized,
 			Detail: "The current password is wrong."})
@@ -355,7 +307,6 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, c 
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.InfoContext(ctx, "password changed; other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }

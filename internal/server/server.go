@@ -134,6 +134,7 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", s.handleReady)
+	s.pageRoutes(m)
 	m.HandleFunc("/", s.noRoute)
 }
 

@@ -1,0 +1,87 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/user"
+)
+
+// The account operations below are shared by the JSON API (api.go) and
+// the pages (pages.go), so the two transports cannot drift apart.
+
+// register creates an account under the per-IP registration throttle: an
+// Argon2id hash per attempt and an "email taken" answer make registration
+// as worth limiting as logins.
+// It is shared by the JSON API and the pages.
+func (s *Server) register(ctx context.Context, email, pw, ip string) (*user.User, error) {
+	regKey := "reg:" + ip
+	if t := s.cfg.IPThrottle; t != nil {
+		if d, err := t.Wait(ctx, regKey); err != nil {
+			return nil, err
+		} else if d > 0 {
+			return nil, &authd.ThrottledError{RetryAfter: d}
+		}
+	}
+	u, err := s.cfg.Users.Register(ctx, email, pw)
+	if t := s.cfg.IPThrottle; t != nil && (err == nil || errors.Is(err, authd.ErrConflict)) {
+		if err := t.Fail(ctx, regKey); err != nil {
+			s.log.WarnContext(ctx, "throttle: record registration", "err", err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "user registered", "user_id", u.ID, "ip", ip)
+	return u, nil
+}
+
+// startCookieSession starts a cookie session for u and sets its cookie.
+// Session fixation (ASVS 5.0 7.2.4): a login always starts a new session,
+// and a session cookie presented with it is ended.
+// It is shared by the JSON API and the pages.
+func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *user.User, ip string) (*session.Session, error) {
+	ctx := r.Context()
+	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
+		if old, err := s.cfg.Sessions.Check(ctx, c.Value); err == nil {
+			if err := s.cfg.Sessions.End(ctx, old.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	secret, sess, err := s.cfg.Sessions.Create(ctx, u.ID, session.KindCookie, session.Meta{IP: ip, UserAgent: r.UserAgent()})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stillEnabled(ctx, u.ID, sess.ID); err != nil {
+		return nil, err
+	}
+	s.users.put(u.ID, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
+	s.setSessionCookie(w, secret, sess.ExpiresAt)
+	s.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", sess.ID, "ip", ip)
+	return sess, nil
+}
+
+// changePassword changes the caller's password. A stolen session must not
+// become a password-guessing oracle: wrong current passwords count against
+// the account (and the IP) like failed logins.
+// It is shared by the JSON API and the pages.
+func (s *Server) changePassword(ctx context.Context, c *caller, ip, current, next string) error {
+	acct := "acct-id:" + c.UserID
+	if err := s.checkThrottle(ctx, acct, ip); err != nil {
+		return err
+	}
+	err := s.cfg.Users.ChangePassword(ctx, c.UserID, current, next, c.SessionID)
+	if errors.Is(err, authd.ErrUnauthenticated) {
+		s.recordFailure(ctx, acct, ip)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "password changed; other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
+	return nil
+}
