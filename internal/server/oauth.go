@@ -167,6 +167,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	switch form.Get("refresh_token_delivery") {
+	case "", "body", "cookie":
+	default:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token_delivery must be body or cookie")
+		return
+	}
 	switch gt := form.Get("grant_type"); gt {
 	case "password":
 		s.passwordGrant(w, r, form, clientID)
@@ -217,6 +223,14 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.Values, clientID string) {
 	tc := s.cfg.Tokens
 	presented := form.Get("refresh_token")
+	if presented == "" && form.Get("refresh_token_delivery") == "cookie" {
+		// Browser token mode: the token lives in an HttpOnly cookie that
+		// scripts cannot read. Cross-origin POSTs never get here
+		// (CrossOriginProtection), so another site cannot spend it.
+		if c, err := r.Cookie(RefreshCookieName); err == nil {
+			presented = c.Value
+		}
+	}
 	if presented == "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
 		return
@@ -266,13 +280,32 @@ func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, userID stri
 		return
 	}
 	w.Header().Set("Pragma", "no-cache")
+	if r.PostForm.Get("refresh_token_delivery") == "cookie" {
+		// The refresh token goes only into an HttpOnly cookie scoped to
+		// this endpoint: never into the body, never readable by scripts.
+		http.SetCookie(w, &http.Cookie{Name: RefreshCookieName, Value: refresh, Path: "/oauth2/token",
+			MaxAge: max(int(sess.ExpiresAt.Sub(s.cfg.Now())/time.Second), 1), HttpOnly: true, Secure: true,
+			SameSite: http.SameSiteStrictMode})
+		refresh = ""
+	}
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: at, TokenType: "Bearer", ExpiresIn: int(exp.Sub(s.cfg.Now()).Round(time.Second) / time.Second),
 		RefreshToken: refresh, Scope: scope,
 	})
 }
 
+// RefreshCookieName is the refresh-token cookie of browser token mode. The
+// __Secure- prefix makes browsers insist on Secure; __Host- is impossible
+// because the cookie is scoped to the token endpoint's path.
+const RefreshCookieName = "__Secure-authd_refresh"
+
 func (s *Server) writeGrantError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.PostForm.Get("refresh_token_delivery") == "cookie" && r.PostForm.Get("grant_type") == "refresh_token" &&
+		(errors.Is(err, token.ErrInvalidGrant) || errors.Is(err, authd.ErrTokenReused)) {
+		// A dead refresh cookie is of no use to the browser: clear it.
+		http.SetCookie(w, &http.Cookie{Name: RefreshCookieName, Value: "", Path: "/oauth2/token", MaxAge: -1,
+			HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	}
 	var te *authd.ThrottledError
 	var ve *authd.ValidationError
 	switch {
