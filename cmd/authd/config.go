@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ type config struct {
 	DataDir            string
 	Database           string
 	Redis              string
+	RedisPrefix        string
 	DBMaxConns         int
 	SessionIdle        time.Duration
 	SessionLifetime    time.Duration
@@ -62,6 +64,7 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.DataDir, "data-dir", "./authd-data", "directory for authd's files (created with mode 0700)")
 	fs.StringVar(&c.Database, "database", "", "store: sqlite:PATH, postgres://USER:PASS@HOST/DB, memory:// (ephemeral); default: an SQLite file in the data dir")
 	fs.StringVar(&c.Redis, "redis", "", "keep sessions, refresh tokens, revocations and login throttling in Redis: redis://, rediss://, redis-sentinel://, redis-cluster:// (users, keys and clients stay in --database)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "authd:", "prefix of every Redis key (several deployments can share one Redis)")
 	fs.IntVar(&c.DBMaxConns, "database-max-conns", 16, "PostgreSQL connection pool size per instance")
 	fs.UintVar(&c.Argon2Memory, "argon2-memory", 19456, "Argon2id memory cost in KiB (OWASP: 19456)")
 	fs.UintVar(&c.Argon2Time, "argon2-time", 2, "Argon2id iterations (OWASP: 2)")
@@ -272,16 +275,28 @@ func (c *config) databaseKind() (kind, location string, err error) {
 	return "", "", fmt.Errorf("--database: unknown scheme in %q (want sqlite:PATH, postgres://… or memory://)", redact(db))
 }
 
-// redact hides a password in a database URL before it is printed.
+var passwordParam = regexp.MustCompile(`([?&]password=)[^&]*`)
+
+// redact hides the credentials of a database or Redis URL before it is
+// printed: the password, or a lone secret (redis://SECRET@host).
 func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
+	dsn = passwordParam.ReplaceAllString(dsn, "${1}REDACTED")
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
 		return dsn
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	at := strings.LastIndex(rest, "@")
+	if slash := strings.Index(rest, "/"); at < 0 || (slash >= 0 && slash < at) {
+		return dsn
 	}
-	return u.String()
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		user = "" // a lone secret is the password
+	}
+	if user != "" {
+		return scheme + "://" + user + ":REDACTED@" + rest[at+1:]
+	}
+	return scheme + "://REDACTED@" + rest[at+1:]
 }
 
 // ensureDataDir creates the data dir with mode 0700 and refuses one that

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/pgstore"
+	"github.com/authd/authd/redisstore"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/sqlitestore"
 	"github.com/authd/authd/throttle"
@@ -30,7 +32,59 @@ type store interface {
 	Close() error
 }
 
+// Aliases name the embedded fields of composite (they would all be
+// called Store otherwise).
+type (
+	userStore    = user.Store
+	keyStore     = jwks.Store
+	clientStore  = client.Store
+	sessionStore = session.Store
+	refreshStore = token.RefreshStore
+)
+
+// composite keeps users, keys and clients in SQL and the hot, expiring
+// data (sessions, refresh chains, revocations) in Redis.
+type composite struct {
+	userStore
+	keyStore
+	clientStore
+	sessionStore
+	refreshStore
+	sql   store
+	redis *redisstore.Store
+}
+
+func (c *composite) Ping(ctx context.Context) error {
+	return errors.Join(c.sql.Ping(ctx), c.redis.Ping(ctx))
+}
+
+func (c *composite) Close() error {
+	c.redis.Close()
+	return c.sql.Close()
+}
+
+// openStore opens --database and, with --redis, puts Redis in front of it
+// for sessions, refresh tokens and revocations.
 func openStore(ctx context.Context, c *config, migrate bool) (store, string, error) {
+	st, where, err := openSQLStore(ctx, c, migrate)
+	if err != nil || c.Redis == "" {
+		return st, where, err
+	}
+	rs, err := redisstore.Open(ctx, c.Redis, redisstore.Options{Prefix: c.RedisPrefix})
+	if err != nil {
+		st.Close()
+		return nil, "", fmt.Errorf("open redis %s: %w", redact(c.Redis), err)
+	}
+	if err := rs.Ping(ctx); err != nil {
+		rs.Close()
+		st.Close()
+		return nil, "", fmt.Errorf("redis %s: %w", redact(c.Redis), err)
+	}
+	return &composite{userStore: st, keyStore: st, clientStore: st, sessionStore: rs, refreshStore: rs, sql: st, redis: rs},
+		where + " + " + redact(c.Redis), nil
+}
+
+func openSQLStore(ctx context.Context, c *config, migrate bool) (store, string, error) {
 	kind, loc, err := c.databaseKind()
 	if err != nil {
 		return nil, "", usageError{err.Error()}
@@ -101,6 +155,8 @@ func newServices(c *config, st store, log *slog.Logger, now func() time.Time) se
 // memory otherwise (SQLite and memory serve one instance).
 func newThrottles(st store, acct, ip throttle.Config) (server.Throttler, server.Throttler) {
 	switch s := st.(type) {
+	case *composite:
+		return redisstore.NewThrottle(s.redis, "acct", acct), redisstore.NewThrottle(s.redis, "ip", ip)
 	case *pgstore.Store:
 		return pgstore.NewThrottle(s, "acct", acct), pgstore.NewThrottle(s, "ip", ip)
 	}
