@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +93,73 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	if st := status(t, api, "GET", "/v1/session", revoked, ""); st != 401 {
 		t.Errorf("revoked session after recovery: %d, want 401", st)
+	}
+}
+
+// TestRedisOutage stops the Redis that holds the sessions: authd fails
+// closed while it is gone and recovers by itself when it is back (with its
+// data: this Redis persists to an append-only file, as production should).
+func TestRedisOutage(t *testing.T) {
+	requireTool(t, "/usr/bin/redis-server", "apt-get install redis-server")
+	dir := t.TempDir()
+	port := strings.TrimPrefix(freePort(t), "127.0.0.1:")
+	startRedis := func() *exec.Cmd {
+		cmd := exec.Command("/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", dir,
+			"--appendonly", "yes", "--appendfsync", "always", "--save", "")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		authdtest.Eventually(t, 5*time.Second, func() error {
+			c, err := net.Dial("tcp", "127.0.0.1:"+port)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		return cmd
+	}
+	redis := startRedis()
+	t.Cleanup(func() { redis.Process.Kill(); redis.Wait() })
+
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	node := authdtest.Start(t, "--database", pgtest.NewDatabase(t), "--redis", "redis://127.0.0.1:"+port,
+		"--data-dir", t.TempDir(), "--key-encryption-key", base64.StdEncoding.EncodeToString(kek))
+	api := authdtest.NewClient(node.URL)
+	api.Register(t, "alice@example.com", pw)
+	live := api.Login(t, "alice@example.com", pw)
+	revoked := api.Login(t, "alice@example.com", pw)
+	if st := status(t, api, "DELETE", "/v1/session", revoked, ""); st != http.StatusNoContent {
+		t.Fatalf("logout: %d", st)
+	}
+
+	redis.Process.Kill()
+	redis.Wait()
+	time.Sleep(1100 * time.Millisecond) // past the look-up cache
+	ctx := context.Background()
+	for _, c := range []struct{ name, method, path, cookie string }{
+		{"live session", "GET", "/v1/session", live},
+		{"revoked session", "GET", "/v1/session", revoked},
+		{"logout", "DELETE", "/v1/session", live},
+		{"readiness", "GET", "/readyz", ""},
+	} {
+		st, body, h, err := api.Do(ctx, c.method, c.path, "", c.cookie, "")
+		if err != nil || st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+			t.Errorf("%s while Redis is down: %d %s %v; want 503 with Retry-After", c.name, st, body, err)
+		}
+	}
+
+	redis = startRedis()
+	authdtest.Eventually(t, 10*time.Second, func() error {
+		if st := status(t, api, "GET", "/v1/session", live, ""); st != 200 {
+			return fmt.Errorf("live session: %d", st)
+		}
+		return nil
+	})
+	if st := status(t, api, "GET", "/v1/session", revoked, ""); st != 401 {
+		t.Errorf("revoked session after Redis came back: %d, want 401", st)
+	}
+	if st := status(t, api, "GET", "/readyz", "", ""); st != 200 {
+		t.Errorf("readyz after recovery: %d", st)
 	}
 }

@@ -1,0 +1,163 @@
+package redisstore
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/token"
+)
+
+// Records are compact strings: a few decimal Unix-microsecond times
+// separated by '|', then length-prefixed strings ("<len>:<bytes>"), so any
+// byte may appear in a string. The first two fields are the ones Lua
+// scripts rewrite in place (a session's LastSeenAt and IdleExpiresAt; a
+// token's UsedAt), so the scripts never parse the rest. An empty time field
+// is the zero time.
+//
+//	session: lastSeen|idleExpires|created|expires|<kind><id><userID><ip><userAgent>
+//	refresh: used|generation|issued|expires|<sessionID><userID><clientID><scope>
+
+var errCorrupt = errors.New("corrupt record")
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	return strconv.AppendInt(b, t.UnixMicro(), 10)
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
+}
+
+func encodeSession(s *session.Session) string {
+	b := make([]byte, 0, 96+len(s.ID)+len(s.UserID)+len(s.IP)+len(s.UserAgent))
+	b = appendTime(b, s.LastSeenAt)
+	b = append(b, '|')
+	b = appendTime(b, s.IdleExpiresAt)
+	b = append(b, '|')
+	b = appendTime(b, s.CreatedAt)
+	b = append(b, '|')
+	b = appendTime(b, s.ExpiresAt)
+	b = append(b, '|')
+	b = appendStr(b, string(s.Kind))
+	b = appendStr(b, s.ID)
+	b = appendStr(b, s.UserID)
+	b = appendStr(b, s.IP)
+	b = appendStr(b, s.UserAgent)
+	return string(b)
+}
+
+func encodeRefresh(rt *token.Refresh) string {
+	b := make([]byte, 0, 80+len(rt.SessionID)+len(rt.UserID)+len(rt.ClientID)+len(rt.Scope))
+	b = appendTime(b, rt.UsedAt)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, int64(rt.Generation), 10)
+	b = append(b, '|')
+	b = appendTime(b, rt.IssuedAt)
+	b = append(b, '|')
+	b = appendTime(b, rt.ExpiresAt)
+	b = append(b, '|')
+	b = appendStr(b, rt.SessionID)
+	b = appendStr(b, rt.UserID)
+	b = appendStr(b, rt.ClientID)
+	b = appendStr(b, rt.Scope)
+	return string(b)
+}
+
+type decoder struct {
+	s   string
+	err error
+}
+
+func (d *decoder) int() int64 {
+	if d.err != nil {
+		return 0
+	}
+	f, rest, ok := strings.Cut(d.s, "|")
+	if !ok {
+		d.err = errCorrupt
+		return 0
+	}
+	d.s = rest
+	if f == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(f, 10, 64)
+	if err != nil {
+		d.err = errCorrupt
+	}
+	return n
+}
+
+func (d *decoder) time() time.Time {
+	if d.err != nil {
+		return time.Time{}
+	}
+	if strings.HasPrefix(d.s, "|") {
+		d.s = d.s[1:]
+		return time.Time{}
+	}
+	return time.UnixMicro(d.int()).UTC()
+}
+
+func (d *decoder) str() string {
+	if d.err != nil {
+		return ""
+	}
+	l, rest, ok := strings.Cut(d.s, ":")
+	n, err := strconv.Atoi(l)
+	if !ok || err != nil || n < 0 || n > len(rest) {
+		d.err = errCorrupt
+		return ""
+	}
+	d.s = rest[n:]
+	return rest[:n]
+}
+
+func (d *decoder) done() error {
+	if d.err == nil && d.s != "" {
+		d.err = errCorrupt
+	}
+	return d.err
+}
+
+func decodeSession(v string) (*session.Session, error) {
+	d := decoder{s: v}
+	s := &session.Session{}
+	s.LastSeenAt = d.time()
+	s.IdleExpiresAt = d.time()
+	s.CreatedAt = d.time()
+	s.ExpiresAt = d.time()
+	s.Kind = session.Kind(d.str())
+	s.ID = d.str()
+	s.UserID = d.str()
+	s.IP = d.str()
+	s.UserAgent = d.str()
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func decodeRefresh(v string, hash []byte) (*token.Refresh, error) {
+	d := decoder{s: v}
+	rt := &token.Refresh{Hash: append([]byte(nil), hash...)}
+	rt.UsedAt = d.time()
+	rt.Generation = int(d.int())
+	rt.IssuedAt = d.time()
+	rt.ExpiresAt = d.time()
+	rt.SessionID = d.str()
+	rt.UserID = d.str()
+	rt.ClientID = d.str()
+	rt.Scope = d.str()
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}

@@ -1,0 +1,509 @@
+// Package redisstore keeps authd's hot, expiring data in Redis: sessions,
+// refresh-token chains, the revocation list and login-throttle counters.
+// Users, signing keys and clients stay in SQL.
+//
+// It works against a standalone Redis, Sentinel or Cluster (Redis ≥ 6.2:
+// GETDEL, SET … KEEPTTL) through github.com/redis/rueidis, with client-side
+// caching off: a revocation must be seen by every instance at once.
+//
+// # Key design
+//
+// With the default prefix "authd:" (P below). Times are Unix microseconds,
+// the precision the stores promise to round-trip. Every key of a session or
+// token expires (TTL = ExpiresAt − Options.Now() + Options.TTLMargin), so
+// nothing needs sweeping for memory; DeleteExpired* only make the count
+// exact for callers whose clock is ahead of Redis's.
+//
+// Sessions:
+//
+//	P h:<hex(secretHash)>    string  the whole session, encoded (see codec.go).
+//	                                 THE record: SessionByHash is one GET. Present
+//	                                 only while the session is unrevoked.
+//	P{s:<sessionID>}         string  the 32-byte secret hash: ID → record.
+//	P{u:<userID>}:ss         zset    member raw secret hash, score ExpiresAt:
+//	                                 the user's sessions, for List and
+//	                                 RevokeUserSessions (no SCAN, no KEYS).
+//	P sx:<0..15>             zset    member session ID, score ExpiresAt: the
+//	                                 expiry index of DeleteExpiredSessions,
+//	                                 sharded over 16 keys (16 slots).
+//	P rv                     zset    member "<sessionID>|<ExpiresAt>", score
+//	                                 RevokedAt: the revocation list. Trimmed
+//	                                 to Options.RevocationRetention on each
+//	                                 write.
+//
+// Refresh tokens:
+//
+//	P r:<hex(hash)>          string  the whole token, encoded; UsedAt first,
+//	                                 so UseRefresh is one small Lua script.
+//	P{s:<sessionID>}:g       zset    member raw token hash, score Generation:
+//	                                 the session's used tokens; its top score
+//	                                 is MaxUsedGeneration. Same slot as the
+//	                                 session's ID key.
+//	P rx:<0..15>             zset    member raw token hash, score ExpiresAt:
+//	                                 the expiry index of DeleteExpiredRefresh.
+//
+// Throttle:
+//
+//	P t:<name>:<key>         hash    f (failures), l (last failure, µs);
+//	                                 PEXPIRE Forget.
+//
+// Cluster safety: every Lua script touches exactly one key, so no operation
+// depends on two keys sharing a hash slot. Operations that touch several
+// keys are ordered so that a crash between steps fails closed:
+//
+//   - CreateSession writes its four keys in one pipelined round trip
+//     (SET NX on the record and on the ID key); on a conflict it removes
+//     exactly what it added.
+//   - RevokeSession reads the ID key, then GETDELs the record (the record's
+//     disappearance is the revocation: of concurrent revokers exactly one
+//     gets it), then adds the revocation and removes the ID key and the
+//     user-index entry in one pipelined round trip.
+//   - RevokeUserSessions ("log out everywhere") reads the user's index zset
+//     (one key), GETDELs each record in one pipelined round trip, and
+//     records the revocations in a third: three round trips whatever the
+//     number of sessions, and never a keyspace scan.
+//   - TouchSession updates the record in place with a Lua compare-and-set
+//     (LastSeenAt never moves back; SET … KEEPTTL), and never recreates a
+//     revoked record.
+//   - UseRefresh marks the token used atomically in a Lua script, then adds
+//     it to the session's used-generation zset (a second round trip; the
+//     zset may lag the use by that much, which token.Refresher tolerates).
+//     Every use re-adds it, so an interrupted first use is repaired.
+//
+// Round trips: SessionByHash 1, CreateSession 1, SessionByID 2,
+// TouchSession 2, ListSessions 2, RevokeSession 3, RevokeUserSessions 3,
+// CreateRefresh 1, UseRefresh 2, RefreshByHash 1, MaxUsedGeneration 1,
+// throttle Wait/Fail/Reset 1.
+//
+// Where this backend reads the contracts in its own way:
+//
+//   - A revoked session is deleted at once (only its revocation-list entry
+//     stays), so its ID and hash are no longer "stored": ErrConflict is
+//     returned for IDs and hashes of unrevoked sessions only.
+//   - DeleteExpiredSessions/DeleteExpiredRefresh count the expiry-index
+//     entries they remove, whether Redis had already expired the keys or
+//     not. Index entries whose keys are certainly gone by TTL (ExpiresAt
+//     older than Now − TTLMargin) are also trimmed on every create, so the
+//     indexes stay bounded even if nobody sweeps.
+//   - RevokedSessions leaves out sessions whose ExpiresAt is older than
+//     Now − TTLMargin (their keys have expired) and revocations older than
+//     RevocationRetention.
+//   - If a process dies between the steps of a revocation, the session is
+//     already unusable (its record is gone) but may be missing from the
+//     revocation list; its access tokens then live until they expire.
+package redisstore
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/token"
+	"github.com/redis/rueidis"
+)
+
+var (
+	_ session.Store      = (*Store)(nil)
+	_ token.RefreshStore = (*Store)(nil)
+)
+
+// Options tune a Store. Zero fields take the documented defaults.
+type Options struct {
+	// Prefix starts every key; default "authd:". It must not contain
+	// '{' or '}' (they would change Cluster hash slots).
+	Prefix string
+	// Now is used only to turn the caller's absolute times into TTLs (and
+	// to trim the revocation list); never for a decision the stores'
+	// contracts leave to the caller's clock. Default time.Now.
+	Now func() time.Time
+	// TTLMargin is added to every TTL, so a key outlives its ExpiresAt a
+	// little on an instance whose clock lags; default 1 minute.
+	TTLMargin time.Duration
+	// RevocationRetention is how long revocations stay listed by
+	// RevokedSessions; it must cover the access-token lifetime plus leeway
+	// (and the revocation feed's backlog). Default 25 hours.
+	RevocationRetention time.Duration
+}
+
+// Store is a Redis-backed session.Store and token.RefreshStore. It is safe
+// for concurrent use.
+type Store struct {
+	c      rueidis.Client
+	prefix string
+	now    func() time.Time
+	margin time.Duration
+	retain time.Duration
+}
+
+// Open connects to Redis. url is one of
+//
+//	redis://[user:pass@]host[:port][/db]                 standalone
+//	rediss://…                                           standalone over TLS
+//	redis-sentinel://[[user:]pass@]host:port,host:port/master[/db]
+//	rediss-sentinel://…                                  the same over TLS
+//	redis-cluster://[user:pass@]host:port,host:port      Cluster
+//	rediss-cluster://…                                   Cluster over TLS
+//
+// A lone userinfo (scheme://secret@host) is the password; for Sentinel it
+// is used for the master and the sentinels alike. The port defaults to 6379 (26379 for sentinels).
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: open: %w", err)
+	}
+	co, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return OpenOption(ctx, co, opts)
+}
+
+// OpenOption is Open with a ready rueidis.ClientOption. DisableCache is
+// forced on.
+func OpenOption(ctx context.Context, co rueidis.ClientOption, opts Options) (*Store, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "authd:"
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("redisstore: prefix %q must not contain '{' or '}'", opts.Prefix)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.TTLMargin <= 0 {
+		opts.TTLMargin = time.Minute
+	}
+	if opts.RevocationRetention <= 0 {
+		opts.RevocationRetention = 25 * time.Hour
+	}
+	co.DisableCache = true // a revocation must be seen at once
+	// Fail fast: rueidis would retry read-only commands on network errors
+	// until the request deadline, so an outage would cost every request
+	// the full deadline instead of an immediate 503 with Retry-After.
+	co.DisableRetry = true
+	c, err := rueidis.NewClient(co)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: connect: %w", err)
+	}
+	s := &Store{c: c, prefix: opts.Prefix, now: opts.Now, margin: opts.TTLMargin, retain: opts.RevocationRetention}
+	if err := s.Ping(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// ParseURL turns an authd Redis URL (see Open) into a rueidis.ClientOption.
+func ParseURL(rawURL string) (rueidis.ClientOption, error) {
+	var co rueidis.ClientOption
+	bad := func(why string) (rueidis.ClientOption, error) {
+		return rueidis.ClientOption{}, fmt.Errorf("redisstore: invalid Redis URL (%s): %s", redactURL(rawURL), why)
+	}
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return bad("missing scheme")
+	}
+	var mode string
+	var useTLS bool
+	switch strings.ToLower(scheme) {
+	case "redis":
+		mode = "standalone"
+	case "rediss":
+		mode, useTLS = "standalone", true
+	case "redis-sentinel":
+		mode = "sentinel"
+	case "rediss-sentinel":
+		mode, useTLS = "sentinel", true
+	case "redis-cluster":
+		mode = "cluster"
+	case "rediss-cluster":
+		mode, useTLS = "cluster", true
+	default:
+		return bad("scheme must be redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster")
+	}
+	if strings.ContainsAny(rest, "?#") {
+		return bad("query parameters and fragments are not supported")
+	}
+	hostPart, path, _ := strings.Cut(rest, "/")
+	var user, pass string
+	if i := strings.LastIndex(hostPart, "@"); i >= 0 {
+		info := hostPart[:i]
+		hostPart = hostPart[i+1:]
+		u, p, colon := strings.Cut(info, ":")
+		var err1, err2 error
+		user, err1 = url.PathUnescape(u)
+		pass, err2 = url.PathUnescape(p)
+		if err1 != nil || err2 != nil {
+			return bad("bad escape in user info")
+		}
+		if !colon { // a lone userinfo is the password: scheme://pass@host
+			user, pass = "", user
+		}
+	}
+	defPort := "6379"
+	if mode == "sentinel" {
+		defPort = "26379"
+	}
+	var addrs []string
+	for _, h := range strings.Split(hostPart, ",") {
+		if h == "" {
+			return bad("empty host")
+		}
+		host, port, err := net.SplitHostPort(h)
+		if err != nil {
+			host, port = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), defPort
+		}
+		if host == "" {
+			return bad("empty host")
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return bad("bad port " + strconv.Quote(port))
+		}
+		addrs = append(addrs, net.JoinHostPort(host, port))
+	}
+	if len(addrs) > 1 && mode == "standalone" {
+		return bad("several hosts: use redis-cluster:// or redis-sentinel://")
+	}
+	segs := []string{}
+	if path != "" {
+		segs = strings.Split(path, "/")
+	}
+	parseDB := func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return errors.New("bad database number " + strconv.Quote(s))
+		}
+		co.SelectDB = n
+		return nil
+	}
+	switch mode {
+	case "standalone":
+		if len(segs) > 1 {
+			return bad("path must be /db")
+		}
+		if len(segs) == 1 && segs[0] != "" {
+			if err := parseDB(segs[0]); err != nil {
+				return bad(err.Error())
+			}
+		}
+		co.ForceSingleClient = true
+	case "sentinel":
+		if len(segs) == 0 || segs[0] == "" || len(segs) > 2 {
+			return bad("path must be /mastername[/db]")
+		}
+		co.Sentinel.MasterSet = segs[0]
+		if len(segs) == 2 && segs[1] != "" {
+			if err := parseDB(segs[1]); err != nil {
+				return bad(err.Error())
+			}
+		}
+		co.Sentinel.Username, co.Sentinel.Password = user, pass
+	case "cluster":
+		if len(segs) > 1 || (len(segs) == 1 && segs[0] != "" && segs[0] != "0") {
+			return bad("Redis Cluster has only database 0")
+		}
+	}
+	co.InitAddress = addrs
+	co.ShuffleInit = len(addrs) > 1
+	co.Username, co.Password = user, pass
+	if useTLS {
+		host, _, _ := net.SplitHostPort(addrs[0])
+		co.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+		if mode == "sentinel" {
+			co.Sentinel.TLSConfig = co.TLSConfig.Clone()
+		}
+	}
+	co.DisableCache = true
+	return co, nil
+}
+
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return "…"
+	}
+	if i := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@"); i >= 0 {
+		rest = "xxxxx@" + rest[i+1:]
+	}
+	return scheme + "://" + rest
+}
+
+// Close closes the connections.
+func (s *Store) Close() error {
+	s.c.Close()
+	return nil
+}
+
+// Ping reports whether Redis answers (in Cluster mode: the node the client
+// picks for PING).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
+	if err := s.c.Do(ctx, s.c.B().Ping().Build()).Error(); err != nil {
+		return s.fail("ping", ctx, err)
+	}
+	return nil
+}
+
+// Client exposes the underlying client (for tests and tools).
+func (s *Store) Client() rueidis.Client { return s.c }
+
+// fail wraps a Redis error; a done context wins so that errors.Is(err,
+// context.Canceled) holds for cancelled calls.
+func (s *Store) fail(op string, ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("redisstore: %s: %w (%w)", op, cerr, err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// ttl is how long a key of something expiring at exp should live.
+func (s *Store) ttl(exp time.Time) time.Duration {
+	d := exp.Sub(s.now()) + s.margin
+	if d < time.Second {
+		d = time.Second
+	}
+	return d
+}
+
+// ttlMS is ttl in whole milliseconds (rounded up).
+func (s *Store) ttlMS(exp time.Time) int64 {
+	return int64((s.ttl(exp) + time.Millisecond - 1) / time.Millisecond)
+}
+
+// --- keys ---
+
+const shards = 16
+
+func (s *Store) kLookup(hash []byte) string { return s.prefix + "h:" + hex.EncodeToString(hash) }
+func (s *Store) kSessID(id string) string   { return s.prefix + "{s:" + id + "}" }
+func (s *Store) kUser(uid string) string    { return s.prefix + "{u:" + uid + "}:ss" }
+func (s *Store) kRevoked() string           { return s.prefix + "rv" }
+func (s *Store) kSessIdx(id string) string {
+	return s.prefix + "sx:" + strconv.Itoa(int(fnv32(id)%shards))
+}
+func (s *Store) kSessIdxN(i int) string { return s.prefix + "sx:" + strconv.Itoa(i) }
+func (s *Store) kRefresh(hash []byte) string {
+	return s.prefix + "r:" + hex.EncodeToString(hash)
+}
+func (s *Store) kGens(sid string) string { return s.prefix + "{s:" + sid + "}:g" }
+func (s *Store) kRefIdx(hash []byte) string {
+	return s.prefix + "rx:" + strconv.Itoa(int(hash[0])%shards)
+}
+func (s *Store) kRefIdxN(i int) string { return s.prefix + "rx:" + strconv.Itoa(i) }
+func (s *Store) kThrottle(name, key string) string {
+	return s.prefix + "t:" + name + ":" + key
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// --- scripts ---
+
+// script is a Lua script run with EVALSHA, falling back to EVAL when the
+// node does not know it yet (after a restart or a failover). Unlike
+// rueidis.Lua it can be mixed with plain commands in one DoMulti.
+type script struct {
+	body string
+	sha  string
+}
+
+func newScript(body string) *script {
+	sum := sha1.Sum([]byte(body))
+	return &script{body: body, sha: hex.EncodeToString(sum[:])}
+}
+
+// op is one command of a pipelined batch; eval, when set, rebuilds it as
+// EVAL for the NOSCRIPT fallback.
+type op struct {
+	cmd  rueidis.Completed
+	eval func() rueidis.Completed
+}
+
+func (s *Store) plain(cmd rueidis.Completed) op { return op{cmd: cmd} }
+
+func (s *Store) lua(sc *script, key string, args ...string) op {
+	return op{
+		cmd: s.c.B().Evalsha().Sha1(sc.sha).Numkeys(1).Key(key).Arg(args...).Build(),
+		eval: func() rueidis.Completed {
+			return s.c.B().Eval().Script(sc.body).Numkeys(1).Key(key).Arg(args...).Build()
+		},
+	}
+}
+
+// do runs ops in one pipelined round trip (one per node in Cluster mode)
+// and returns their results in order, retrying NOSCRIPT with EVAL.
+func (s *Store) do(ctx context.Context, ops ...op) []rueidis.RedisResult {
+	if len(ops) == 0 {
+		return nil
+	}
+	cmds := make(rueidis.Commands, len(ops))
+	for i, o := range ops {
+		cmds[i] = o.cmd
+	}
+	res := s.c.DoMulti(ctx, cmds...)
+	var retry []int
+	for i, r := range res {
+		if e, ok := rueidis.IsRedisErr(r.Error()); ok && e.IsNoScript() && ops[i].eval != nil {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		again := make(rueidis.Commands, len(retry))
+		for j, i := range retry {
+			again[j] = ops[i].eval()
+		}
+		for j, r := range s.c.DoMulti(ctx, again...) {
+			res[retry[j]] = r
+		}
+	}
+	return res
+}
+
+func (s *Store) do1(ctx context.Context, o op) rueidis.RedisResult { return s.do(ctx, o)[0] }
+
+// zaddScript adds members to a zset (ARGV[1] "nx": only new members, else
+// set scores), trims scores below ARGV[2] (unless ""), and extends the TTL
+// to ARGV[3] ms when that is longer (unless "0"). ARGV[4…] are score,
+// member pairs. It returns how many members were added.
+var zaddScript = newScript(`
+local k = KEYS[1]
+local added = 0
+for i = 4, #ARGV, 2 do
+  if ARGV[1] == 'nx' then
+    added = added + redis.call('ZADD', k, 'NX', ARGV[i], ARGV[i+1])
+  else
+    added = added + redis.call('ZADD', k, ARGV[i], ARGV[i+1])
+  end
+end
+if ARGV[2] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. ARGV[2])
+end
+local ms = tonumber(ARGV[3])
+if ms > 0 then
+  local t = redis.call('PTTL', k)
+  if t == -1 or (t >= 0 and t < ms) then
+    redis.call('PEXPIRE', k, ms)
+  end
+end
+return added
+`)
+
+func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+
+func isNil(err error) bool { return rueidis.IsRedisNil(err) }
