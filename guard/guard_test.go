@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +175,8 @@ func TestGuardRevocationWithinASecond(t *testing.T) {
 	g := e.guard(t, func(c *guard.Config) { c.AcceptCookie = true })
 	srv := service(g)
 	defer srv.Close()
-	for i := range 5 {
+	var lat []time.Duration
+	for range 30 {
 		access, _ := e.api.Tokens(t, "alice@example.com", pw)
 		if st, _ := call(t, srv, access, ""); st != 200 {
 			t.Fatalf("before revocation: %d", st)
@@ -189,8 +191,12 @@ func TestGuardRevocationWithinASecond(t *testing.T) {
 			}
 			return nil
 		})
-		t.Logf("token revocation %d reached the service in %s", i, took)
+		lat = append(lat, took)
 	}
+	slices.Sort(lat)
+	// Timing is reported, never asserted beyond the 1 s bound above.
+	t.Logf("revocation to refusal at the service, %d samples: p50 %s, p99 %s, max %s",
+		len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 	// Cookie mode: checked against authd, cached at most a second.
 	cookie := e.api.Login(t, "alice@example.com", pw)
 	if st, _ := call(t, srv, "", cookie); st != 200 {

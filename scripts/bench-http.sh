@@ -47,6 +47,25 @@ SQLITE=$(start_authd sqlite)
 NOCACHE=$(start_authd nocache --session-cache-ttl 0 --token-cache-size -1)
 MEMORY=$(start_authd memory --database memory://)
 
+# PostgreSQL and Redis, when reachable (bash .ci/run starts them; or set
+# BENCH_POSTGRES / BENCH_REDIS). Each run uses a fresh database.
+PG_ADMIN=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+REDIS_URL=${BENCH_REDIS:-redis://127.0.0.1:6379/0}
+KEK=$(head -c 32 /dev/urandom | base64)
+PG= PGRD= PGNC= RDNC=
+if psql "$PG_ADMIN" -qAtc 'select 1' >/dev/null 2>&1; then
+  db=authd_bench_$$
+  psql "$PG_ADMIN" -qc "create database $db" >/dev/null
+  trap 'cleanup; psql "$PG_ADMIN" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true' EXIT
+  PG_DSN=$(python3 -c 'import sys,urllib.parse as u;p=u.urlparse(sys.argv[1]);print(p._replace(path="/"+sys.argv[2]).geturl())' "$PG_ADMIN" "$db")
+  PG=$(start_authd pg --database "$PG_DSN" --key-encryption-key "$KEK")
+  PGNC=$(start_authd pgnc --database "$PG_DSN" --key-encryption-key "$KEK" --session-cache-ttl 0)
+  if redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
+    PGRD=$(start_authd pgredis --database "$PG_DSN" --key-encryption-key "$KEK" --redis "$REDIS_URL" --redis-prefix "authdbench$$:")
+    RDNC=$(start_authd rdnc --database "$PG_DSN" --key-encryption-key "$KEK" --redis "$REDIS_URL" --redis-prefix "authdbench$$:" --session-cache-ttl 0)
+  fi
+fi
+
 pw='correct horse battery staple'
 setup() { # base → prints cookie secret
   curl -fs -XPOST "$1/v1/users" -H 'Content-Type: application/json' -d "{\"email\":\"bench@example.com\",\"password\":\"$pw\"}" >/dev/null
@@ -59,6 +78,8 @@ access_token() {
 }
 C_SQLITE=$(setup "$SQLITE"); C_NOCACHE=$(setup "$NOCACHE"); C_MEMORY=$(setup "$MEMORY")
 T_SQLITE=$(access_token "$SQLITE"); T_NOCACHE=$(access_token "$NOCACHE")
+[ -n "$PG" ] && { C_PG=$(setup "$PG"); T_PG=$(access_token "$PG"); }
+[ -n "$PGRD" ] && { C_PGRD=$(setup "$PGRD"); T_PGRD=$(access_token "$PGRD"); }
 
 rps() { wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" "$@" | awk '/Requests\/sec/ {printf "%d", $2}'; }
 
@@ -81,4 +102,24 @@ row "GET /v1/session, cookie, SQLite, no cache (every request reads SQLite)" -H 
 row "GET /v1/session, cookie, memory store" -H "Cookie: __Host-authd_session=$C_MEMORY" "$MEMORY/v1/session"
 row "GET /v1/user, Bearer, token seen before (default)" -H "Authorization: Bearer $T_SQLITE" "$SQLITE/v1/user"
 row "GET /v1/user, Bearer, full verify every request (no token cache)" -H "Authorization: Bearer $T_NOCACHE" "$NOCACHE/v1/user"
+row "GET /v1/auth/check, cookie, SQLite (forward auth)" -H "Cookie: __Host-authd_session=$C_SQLITE" "$SQLITE/v1/auth/check"
+row "GET /v1/auth/check, Bearer, token seen before" -H "Authorization: Bearer $T_SQLITE" "$SQLITE/v1/auth/check"
+if [ -n "$PG" ]; then
+  row "GET /v1/session, cookie, PostgreSQL (1 s cache)" -H "Cookie: __Host-authd_session=$C_PG" "$PG/v1/session"
+  row "GET /v1/session, cookie, PostgreSQL, no cache (a query per request)" -H "Cookie: __Host-authd_session=$C_PG" "$PGNC/v1/session"
+  row "GET /v1/user, Bearer, PostgreSQL" -H "Authorization: Bearer $T_PG" "$PG/v1/user"
+fi
+if [ -n "$PGRD" ]; then
+  row "GET /v1/session, cookie, Redis (1 s cache)" -H "Cookie: __Host-authd_session=$C_PGRD" "$PGRD/v1/session"
+  row "GET /v1/session, cookie, Redis, no cache (a GET per request)" -H "Cookie: __Host-authd_session=$C_PGRD" "$RDNC/v1/session"
+  row "GET /v1/user, Bearer, Redis" -H "Authorization: Bearer $T_PGRD" "$PGRD/v1/user"
+fi
 row "POST /v1/session (login, Argon2id m=19456 t=2 p=1)" -s "$work/login.lua" "$SQLITE/v1/session"
+
+echo
+echo "Refresh-token rotation, 32 clients each rotating its own chain:"
+go build -o "$work/refreshload" ./internal/cmd/refreshload
+for target in "SQLite:$SQLITE" ${PG:+"PostgreSQL:$PG"} ${PGRD:+"Redis:$PGRD"}; do
+  printf '%s: ' "${target%%:*}"
+  BENCH_PASSWORD="$pw" "$work/refreshload" -url "${target#*:}" -c 32 -d "$DURATION"
+done
