@@ -2,6 +2,15 @@ package server_test
 
 import (
 	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/authd/authd/memstore"
+	"github.com/authd/authd/pgstore"
+	"github.com/authd/authd/pgstore/pgtest"
+	"github.com/authd/authd/redisstore"
+	"github.com/authd/authd/redisstore/redistest"
+	"github.com/authd/authd/sqlitestore"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,27 +20,57 @@ import (
 )
 
 // BenchmarkSessionCheck is the hot path without HTTP: cookie value →
-// validate → SHA-256 → store look-up → expiry decision.
+// validate → SHA-256 → store look-up → expiry decision, on every backend,
+// with the one-second look-up cache off (a store read per check) and on.
+// PostgreSQL and Redis run when AUTHD_TEST_POSTGRES / AUTHD_TEST_REDIS are
+// set (bash .ci/run sets them).
 func BenchmarkSessionCheck(b *testing.B) {
-	for _, backend := range []struct {
-		name   string
-		sqlite bool
-	}{{"memory", false}, {"sqlite", true}} {
-		b.Run(backend.name, func(b *testing.B) {
-			h := newHarness(&testing.T{}, options{sqlite: backend.sqlite})
-			defer h.store.Close()
-			secret, _, err := h.sessions.Create(context.Background(), "user-1", session.KindCookie, session.Meta{})
+	backends := []struct {
+		name string
+		open func(b *testing.B) session.Store
+	}{
+		{"memory", func(*testing.B) session.Store { return memstore.New() }},
+		{"sqlite", func(b *testing.B) session.Store {
+			s, err := sqlitestore.Open(context.Background(), filepath.Join(b.TempDir(), "a.db"), sqlitestore.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := h.sessions.Check(ctx, secret); err != nil {
+			b.Cleanup(func() { s.Close() })
+			return s
+		}},
+		{"postgres", func(b *testing.B) session.Store {
+			s, err := pgstore.Open(context.Background(), pgtest.NewDatabase(b), pgstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		}},
+		{"redis", func(b *testing.B) session.Store {
+			return redistest.NewStore(b, redistest.Standalone(b), redisstore.Options{})
+		}},
+	}
+	for _, be := range backends {
+		for _, cache := range []time.Duration{0, time.Second} {
+			name := be.name + "/nocache"
+			if cache > 0 {
+				name = be.name + "/cache1s"
+			}
+			b.Run(name, func(b *testing.B) {
+				m := session.NewManager(be.open(b), session.Config{CacheTTL: cache})
+				secret, _, err := m.Create(context.Background(), "user-1", session.KindCookie, session.Meta{})
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-		})
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := m.Check(ctx, secret); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
