@@ -25,6 +25,7 @@ type config struct {
 	Redis              string
 	RedisPrefix        string
 	DBMaxConns         int
+	AutoMigrate        bool
 	SessionIdle        time.Duration
 	SessionLifetime    time.Duration
 	SessionCacheTTL    time.Duration
@@ -84,6 +85,7 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 func serveFlags(fs *flag.FlagSet, c *config) {
 	storeFlags(fs, c)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.BoolVar(&c.AutoMigrate, "auto-migrate", true, "apply schema migrations at start (false: run 'authd migrate' before starting)")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 30*time.Minute, "end a session unused for this long")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 24*time.Hour, "end a session this long after login (NIST SP 800-63B-4 AAL2: 24h)")
 	fs.DurationVar(&c.SessionCacheTTL, "session-cache-ttl", time.Second, "keep successful session look-ups in memory this long (0 to 1s; 0 disables); revocations elsewhere take effect within it")

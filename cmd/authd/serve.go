@@ -39,7 +39,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	proxies, _ := c.proxies()
 
-	st, where, err := openStore(ctx, &c, true)
+	st, where, err := openStore(ctx, &c, c.AutoMigrate)
 	if err != nil {
 		return err
 	}
