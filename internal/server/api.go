@@ -70,12 +70,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 			Detail: "Self-service registration is closed on this server."})
 		return
 	}
-	var in credentials
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if err := requireFields(map[string]string{"email": in.Email, "password": in.Password}); err != nil {
-		s.writeError(w, r, err)
+	in, ok := s.readCredentials(w, r)
+	if !ok {
 		return
 	}
 	u, err := s.register(r.Context(), in.Email, in.Password, s.clientIP(r))
@@ -155,13 +151,22 @@ func (s *Server) login(ctx context.Context, email, pw, ip string) (*user.User, e
 	return u, nil
 }
 
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+// readCredentials decodes {"email","password"}, both required.
+func (s *Server) readCredentials(w http.ResponseWriter, r *http.Request) (credentials, bool) {
 	var in credentials
 	if !decodeJSON(w, r, &in) {
-		return
+		return in, false
 	}
 	if err := requireFields(map[string]string{"email": in.Email, "password": in.Password}); err != nil {
 		s.writeError(w, r, err)
+		return in, false
+	}
+	return in, true
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	in, ok := s.readCredentials(w, r)
+	if !ok {
 		return
 	}
 	ip := s.clientIP(r)

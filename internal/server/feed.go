@@ -2,15 +2,12 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/authd/authd"
 	"github.com/authd/authd/session"
 )
 
@@ -86,19 +83,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem{Type: problemType("not-found"), Status: http.StatusNotFound})
 		return
 	}
-	id, secret, has := r.BasicAuth()
-	if !has {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "HTTP Basic client authentication is required")
-		return
-	}
-	id, _ = url.QueryUnescape(id)
-	secret, _ = url.QueryUnescape(secret)
-	if _, err := s.cfg.Tokens.Clients.Authenticate(r.Context(), id, secret); err != nil {
-		if errors.Is(err, authd.ErrUnauthenticated) {
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		} else {
-			s.writeError(w, r, err)
-		}
+	if !s.requireClient(w, r) {
 		return
 	}
 	now := s.cfg.Now()

@@ -97,9 +97,7 @@ func safeName(k string) string {
 // error response was written.
 func (s *Server) clientOf(w http.ResponseWriter, r *http.Request, form url.Values) (string, bool) {
 	tc := s.cfg.Tokens
-	if id, secret, has := r.BasicAuth(); has {
-		id, _ = url.QueryUnescape(id) // RFC 6749 §2.3.1 form-encodes them
-		secret, _ = url.QueryUnescape(secret)
+	if id, secret, has := basicClient(r); has {
 		c, err := tc.Clients.Authenticate(r.Context(), id, secret)
 		if err != nil {
 			if errors.Is(err, authd.ErrUnauthenticated) {
@@ -387,22 +385,42 @@ type introspection struct {
 	Aud       string `json:"aud,omitempty"`
 }
 
-// handleIntrospect is RFC 7662, for confidential clients only (§4: the
-// endpoint must not become a token-scanning oracle).
-func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	id, secret, has := r.BasicAuth()
+// basicClient returns HTTP Basic credentials, form-decoded as RFC 6749
+// §2.3.1 requires.
+func basicClient(r *http.Request) (id, secret string, ok bool) {
+	id, secret, ok = r.BasicAuth()
+	if ok {
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+	}
+	return id, secret, ok
+}
+
+// requireClient authenticates a confidential client by HTTP Basic, for
+// the endpoints that only such clients may use (introspection, the
+// revocation feed). It answers the failure itself and reports whether
+// the request may go on.
+func (s *Server) requireClient(w http.ResponseWriter, r *http.Request) bool {
+	id, secret, has := basicClient(r)
 	if !has {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "HTTP Basic client authentication is required")
-		return
+		return false
 	}
-	id, _ = url.QueryUnescape(id)
-	secret, _ = url.QueryUnescape(secret)
 	if _, err := s.cfg.Tokens.Clients.Authenticate(r.Context(), id, secret); err != nil {
 		if errors.Is(err, authd.ErrUnauthenticated) {
 			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		} else {
 			s.writeOAuthUnavailable(w, r, err)
 		}
+		return false
+	}
+	return true
+}
+
+// handleIntrospect is RFC 7662, for confidential clients only (§4: the
+// endpoint must not become a token-scanning oracle).
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	if !s.requireClient(w, r) {
 		return
 	}
 	form, ok := readForm(w, r)
