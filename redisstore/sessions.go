@@ -212,44 +212,69 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 	return out, nil
 }
 
-// RevokeSession implements session.Store. The GETDEL of the record is the
-// revocation (exactly one concurrent caller gets the record); the
-// revocation list, the ID key and the user index follow in one pipelined
-// round trip.
+// RevokeSession implements session.Store. The revocation is recorded in
+// the revocation list first (so access tokens can never outlive a
+// revocation that went half-way), then the GETDEL of the record decides
+// it: exactly one concurrent caller gets the record, the others
+// ErrNotFound. The ID key and the user index are tidied last.
 func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: revoke session: %w", err)
 	}
-	h, err := s.hashOf(ctx, "revoke session", id)
+	const opName = "revoke session"
+	h, err := s.hashOf(ctx, opName, id)
 	if err != nil {
 		return err
 	}
-	v, err := s.c.Do(ctx, s.c.B().Getdel().Key(s.kLookup(h)).Build()).ToString()
+	v, err := s.c.Do(ctx, s.c.B().Get().Key(s.kLookup(h)).Build()).ToString()
 	if isNil(err) {
 		return authd.ErrNotFound
 	}
 	if err != nil {
-		return s.fail("revoke session", ctx, err)
+		return s.fail(opName, ctx, err)
 	}
 	ss, err := decodeSession(v)
 	if err != nil {
-		return s.fail("revoke session", ctx, err)
+		return s.fail(opName, ctx, err)
 	}
-	return s.finishRevoke(ctx, "revoke session", ss.UserID, at, []*session.Session{ss}, [][]byte{h})
+	if err := s.recordRevocations(ctx, opName, at, []*session.Session{ss}); err != nil {
+		return err
+	}
+	_, err = s.c.Do(ctx, s.c.B().Getdel().Key(s.kLookup(h)).Build()).ToString()
+	if isNil(err) {
+		return authd.ErrNotFound // a concurrent revoke won (and recorded it too)
+	}
+	if err != nil {
+		return s.fail(opName, ctx, err)
+	}
+	s.tidyRevoked(ctx, ss.UserID, []*session.Session{ss}, [][]byte{h})
+	return nil
 }
 
-// finishRevoke records revoked sessions in the revocation list and drops
-// their ID keys and user-index entries (plus stale index entries).
-func (s *Store) finishRevoke(ctx context.Context, opName, userID string, at time.Time, revoked []*session.Session, dropHashes [][]byte) error {
-	b := s.c.B()
+// recordRevocations adds sessions to the revocation list (NX: a repeat
+// keeps the first time) and trims entries past the retention.
+func (s *Store) recordRevocations(ctx context.Context, opName string, at time.Time, revoked []*session.Session) error {
+	if len(revoked) == 0 {
+		return nil
+	}
 	args := []string{"nx", micros(s.now().Add(-s.retain)), "0"}
-	var ops []op
 	for _, ss := range revoked {
 		args = append(args, micros(at), ss.ID+"|"+micros(ss.ExpiresAt))
-		ops = append(ops, s.plain(b.Del().Key(s.kSessID(ss.ID)).Build()))
 	}
-	if len(revoked) > 0 {
-		ops = append(ops, s.lua(zaddScript, s.kRevoked(), args...))
+	if err := s.do1(ctx, s.lua(zaddScript, s.kRevoked(), args...)).Error(); err != nil {
+		return s.fail(opName, ctx, err)
+	}
+	return nil
+}
+
+// tidyRevoked drops the ID keys and user-index entries of revoked
+// sessions. It is best effort: the revocation itself is already complete,
+// and what a failure leaves behind points at records that no longer exist.
+func (s *Store) tidyRevoked(ctx context.Context, userID string, revoked []*session.Session, dropHashes [][]byte) {
+	b := s.c.B()
+	var ops []op
+	for _, ss := range revoked {
+		ops = append(ops, s.plain(b.Del().Key(s.kSessID(ss.ID)).Build()))
 	}
 	if len(dropHashes) > 0 {
 		members := make([]string, len(dropHashes))
@@ -258,17 +283,15 @@ func (s *Store) finishRevoke(ctx context.Context, opName, userID string, at time
 		}
 		ops = append(ops, s.plain(b.Zrem().Key(s.kUser(userID)).Member(members...).Build()))
 	}
-	for _, r := range s.do(ctx, ops...) {
-		if err := r.Error(); err != nil {
-			return s.fail(opName, ctx, err)
-		}
+	if len(ops) > 0 {
+		s.do(ctx, ops...)
 	}
-	return nil
 }
 
-// RevokeUserSessions implements session.Store in three round trips
-// whatever the number of sessions: the user's index (one key), the GETDEL
-// of every record, and the bookkeeping. It never scans the keyspace.
+// RevokeUserSessions implements session.Store in four round trips
+// whatever the number of sessions: the user's index (one key), a GET of
+// every record, the revocation list, and the GETDEL of every record; then
+// the tidying. It never scans the keyspace.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redisstore: revoke user sessions: %w", err)
@@ -291,49 +314,68 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, a
 			return nil, s.fail(opName, ctx, err)
 		}
 	}
-	ids := []string{}
 	var hashes [][]byte
-	var ops []op
+	var gets []op
 	for _, m := range members {
 		if m == keep && keep != "" {
 			continue
 		}
 		hashes = append(hashes, []byte(m))
-		ops = append(ops, s.plain(b.Getdel().Key(s.kLookup([]byte(m))).Build()))
+		gets = append(gets, s.plain(b.Get().Key(s.kLookup([]byte(m))).Build()))
 	}
-	if len(ops) == 0 {
+	ids := []string{}
+	if len(gets) == 0 {
 		return ids, nil
 	}
-	var revoked []*session.Session
-	var firstErr error
-	for _, r := range s.do(ctx, ops...) {
+	// Read the live ones and record them as revoked before deleting.
+	var live []*session.Session
+	var liveHashes [][]byte
+	var stale [][]byte // index entries whose record is gone
+	for i, r := range s.do(ctx, gets...) {
 		v, err := r.ToString()
 		if isNil(err) {
-			continue // revoked by someone else, or expired
+			stale = append(stale, hashes[i])
+			continue
 		}
 		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
+			return nil, s.fail(opName, ctx, err)
 		}
 		ss, err := decodeSession(v)
 		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
+			return nil, s.fail(opName, ctx, err)
 		}
 		if except != "" && ss.ID == except {
-			continue // cannot happen: its hash was skipped
+			continue
 		}
-		revoked = append(revoked, ss)
-		ids = append(ids, ss.ID)
+		live = append(live, ss)
+		liveHashes = append(liveHashes, hashes[i])
 	}
-	// Record what was revoked even when some GETDELs failed.
-	if err := s.finishRevoke(ctx, opName, userID, at, revoked, hashes); err != nil {
+	if err := s.recordRevocations(ctx, opName, at, live); err != nil {
 		return nil, err
 	}
+	dels := make([]op, len(live))
+	for i := range live {
+		dels[i] = s.plain(b.Getdel().Key(s.kLookup(liveHashes[i])).Build())
+	}
+	var revoked []*session.Session
+	var revokedHashes [][]byte
+	var firstErr error
+	for i, r := range s.do(ctx, dels...) {
+		_, err := r.ToString()
+		switch {
+		case isNil(err): // revoked concurrently, or expired: not ours
+			stale = append(stale, liveHashes[i])
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err // left live, and left in the index
+			}
+		default:
+			revoked = append(revoked, live[i])
+			revokedHashes = append(revokedHashes, liveHashes[i])
+			ids = append(ids, live[i].ID)
+		}
+	}
+	s.tidyRevoked(ctx, userID, revoked, append(revokedHashes, stale...))
 	if firstErr != nil {
 		return nil, s.fail(opName, ctx, firstErr)
 	}

@@ -99,9 +99,13 @@ func (s *Store) UseRefresh(ctx context.Context, hash []byte, at time.Time) (*tok
 	if err != nil {
 		return nil, false, s.fail("use refresh", ctx, err)
 	}
-	if err := s.markUsed(ctx, "use refresh", rt); err != nil {
+	if err := s.markUsed(ctx, "use refresh", rt); err != nil && !first {
 		return nil, false, err
 	}
+	// A first use is decided by the Lua script alone: failing it now, after
+	// the token was marked used, would make the client's retry look like
+	// theft. The used-generation set may lag (callers tolerate that) and
+	// is repaired by the next use of this token.
 	return rt, first, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/authd/authd"
@@ -53,6 +54,9 @@ type Manager struct {
 	store Store
 	cfg   Config
 	cache *cache
+
+	localMu sync.Mutex
+	local   map[string]time.Time // recently revoked through this Manager
 }
 
 // NewManager returns a Manager over store.
@@ -269,11 +273,43 @@ func (m *Manager) RevokeUser(ctx context.Context, userID, except string) error {
 	return nil
 }
 
-// revoked tells the OnRevoke hook about ended sessions.
+// revoked tells the OnRevoke hook about sessions ended through this
+// Manager, and remembers them for a while so the revocation watcher does
+// not announce them a second time when it reads them back from the store.
 func (m *Manager) revoked(ids []string, at time.Time) {
+	if len(ids) == 0 {
+		return
+	}
+	now := m.cfg.Now()
+	m.localMu.Lock()
+	if m.local == nil {
+		m.local = map[string]time.Time{}
+	}
+	for id, t := range m.local {
+		if now.Sub(t) > time.Minute {
+			delete(m.local, id)
+		}
+	}
+	for _, id := range ids {
+		m.local[id] = now
+	}
+	m.localMu.Unlock()
+	m.announce(ids, at)
+}
+
+func (m *Manager) announce(ids []string, at time.Time) {
 	if m.cfg.OnRevoke != nil && len(ids) > 0 {
 		m.cfg.OnRevoke(ids, at)
 	}
+}
+
+// revokedHere reports whether id was revoked through this Manager in the
+// last minute.
+func (m *Manager) revokedHere(id string) bool {
+	m.localMu.Lock()
+	defer m.localMu.Unlock()
+	_, ok := m.local[id]
+	return ok
 }
 
 // RevokedSince lists sessions revoked at or after since (for rebuilding a

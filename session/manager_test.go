@@ -156,3 +156,36 @@ func TestWatchRevocations(t *testing.T) {
 		t.Errorf("hook called %d more times for the same revocation", len(got))
 	}
 }
+
+// One instance whose clock runs ahead must not blind the others: a
+// revocation stamped a minute in the future, then one stamped correctly,
+// both reach the watcher.
+func TestWatchRevocationsClockAhead(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := memstore.New()
+	got := make(chan string, 10)
+	m := session.NewManager(st, session.Config{OnRevoke: func(ids []string, _ time.Time) {
+		for _, id := range ids {
+			got <- id
+		}
+	}})
+	ahead := session.NewManager(st, session.Config{Now: func() time.Time { return time.Now().Add(time.Minute) }})
+	normal := session.NewManager(st, session.Config{})
+	_, s1, _ := ahead.Create(ctx, "u", session.KindCookie, session.Meta{})
+	_, s2, _ := normal.Create(ctx, "u", session.KindCookie, session.Meta{})
+	go m.WatchRevocations(ctx, session.WatchConfig{Every: 10 * time.Millisecond})
+	time.Sleep(20 * time.Millisecond)
+	ahead.End(ctx, s1.ID)
+	time.Sleep(50 * time.Millisecond)
+	normal.End(ctx, s2.ID)
+	want := map[string]bool{s1.ID: true, s2.ID: true}
+	for len(want) > 0 {
+		select {
+		case id := <-got:
+			delete(want, id)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("revocations never announced: %v", want)
+		}
+	}
+}

@@ -10,11 +10,14 @@ type WatchConfig struct {
 	// Every is the polling interval; default 250 ms, so a revocation made
 	// by any instance reaches this one well within a second.
 	Every time.Duration
-	// Overlap re-reads this far behind the newest revocation seen, so a
-	// revocation stamped by an instance whose clock is a little behind, or
-	// committed a little late, is not missed. Default 5 s: instances'
-	// clocks must agree within that.
+	// Overlap re-reads this far behind the cursor, so a revocation stamped
+	// by an instance whose clock is a little behind, or committed late (a
+	// request may take up to its 10 s deadline), is not missed. Default
+	// 15 s: instances' clocks must agree within a few seconds.
 	Overlap time.Duration
+	// Timeout bounds one poll, so a hung connection cannot stop
+	// propagation. Default 2 s.
+	Timeout time.Duration
 	// OnError is told about failed polls (the store is down); polling
 	// goes on, and the next successful poll catches up from the cursor.
 	OnError func(error)
@@ -34,7 +37,10 @@ func (m *Manager) WatchRevocations(ctx context.Context, cfg WatchConfig) {
 		cfg.Every = 250 * time.Millisecond
 	}
 	if cfg.Overlap <= 0 {
-		cfg.Overlap = 5 * time.Second
+		cfg.Overlap = 15 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
 	}
 	cursor := m.cfg.Now()
 	seen := map[string]time.Time{}
@@ -46,7 +52,9 @@ func (m *Manager) WatchRevocations(ctx context.Context, cfg WatchConfig) {
 			return
 		case <-t.C:
 		}
-		cursor = m.pollRevocations(ctx, cursor, cfg.Overlap, seen, cfg.OnError)
+		pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		cursor = m.pollRevocations(pctx, cursor, cfg.Overlap, seen, cfg.OnError)
+		cancel()
 	}
 }
 
@@ -54,6 +62,7 @@ func (m *Manager) WatchRevocations(ctx context.Context, cfg WatchConfig) {
 // not seen yet and returns the new cursor.
 func (m *Manager) pollRevocations(ctx context.Context, cursor time.Time, overlap time.Duration, seen map[string]time.Time, onErr func(error)) time.Time {
 	since := cursor.Add(-overlap)
+	now := m.cfg.Now()
 	rs, err := m.store.RevokedSessions(ctx, since)
 	if err != nil {
 		if onErr != nil && ctx.Err() == nil {
@@ -67,9 +76,14 @@ func (m *Manager) pollRevocations(ctx context.Context, cursor time.Time, overlap
 		}
 		seen[r.ID] = r.RevokedAt
 		m.cache.drop(r.ID)
-		m.revoked([]string{r.ID}, r.RevokedAt)
-		if r.RevokedAt.After(cursor) {
-			cursor = r.RevokedAt
+		if !m.revokedHere(r.ID) { // already announced when it was revoked here
+			m.announce([]string{r.ID}, r.RevokedAt)
+		}
+		// The cursor never passes this instance's own clock: one instance
+		// whose clock runs ahead must not push every other instance's
+		// window past revocations stamped correctly.
+		if at := minTime(r.RevokedAt, now); at.After(cursor) {
+			cursor = at
 		}
 	}
 	for id, at := range seen {

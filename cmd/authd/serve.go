@@ -130,43 +130,60 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fmt.Fprintf(stdout, "authd listening on %s://%s\n", scheme, ln.Addr())
 	log.Info("listening", "url", fmt.Sprintf("%s://%s", scheme, ln.Addr()))
 
-	sweepCtx, stopSweep := context.WithCancel(context.Background())
-	sweepDone := make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		go maintainKeys(sweepCtx, tm.ring, c.KeyRotation, c.KeyPublishLead, log)
-		go svc.sessions.WatchRevocations(sweepCtx, session.WatchConfig{OnError: rateLimitedWarn(log, "follow revocations", time.Minute)})
-		sweep(sweepCtx, func(ctx context.Context, grace time.Duration) (int, error) {
+	// Background work, stopped only after the last request has finished
+	// and waited for before the store closes.
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Go(func() { maintainKeys(bgCtx, tm.ring, c.KeyRotation, c.KeyPublishLead, log) })
+	bg.Go(func() {
+		svc.sessions.WatchRevocations(bgCtx, session.WatchConfig{OnError: rateLimitedWarn(log, "follow revocations", time.Minute)})
+	})
+	bg.Go(func() {
+		sweep(bgCtx, func(ctx context.Context, grace time.Duration) (int, error) {
 			if _, err := st.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {
 				return 0, err
 			}
+			for _, t := range []server.Throttler{cfg.AccountThrottle, cfg.IPThrottle} {
+				if sw, ok := t.(interface {
+					Sweep(context.Context) (int64, error)
+				}); ok {
+					if _, err := sw.Sweep(ctx); err != nil {
+						return 0, err
+					}
+				}
+			}
 			return svc.sessions.Sweep(ctx, grace)
 		}, log)
-	}()
+	})
+	stopBackground := func() {
+		stopBG()
+		bg.Wait()
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 
 	select {
 	case err := <-errc:
-		stopSweep()
-		<-sweepDone
+		stopBackground()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	// Graceful shutdown: readiness fails first so load balancers move
-	// away, in-flight requests finish within the bound, then the store
-	// closes (deferred above).
+	// away; revocation-feed streams end (their followers reconnect to
+	// another instance); in-flight requests finish within the bound while
+	// revocations from other instances are still followed; then the
+	// background work stops, and the store closes (deferred above).
 	log.Info("shutting down", "timeout", c.ShutdownTimeout)
 	srv.Drain()
-	stopSweep()
-	<-sweepDone
+	svc.feed.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn("shutdown: requests still running were cut off", "err", err)
 		hs.Close()
 	}
+	stopBackground()
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

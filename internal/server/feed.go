@@ -16,8 +16,9 @@ import (
 // made by this instance and, through WatchRevocations, by every other one,
 // so any instance can serve the feed.
 type Feed struct {
-	mu   sync.Mutex
-	subs map[chan session.Revocation]struct{}
+	mu     sync.Mutex
+	subs   map[chan session.Revocation]struct{}
+	closed bool
 	// Keep is how long after its revocation an entry matters to verifiers
 	// (access-token lifetime + leeway); it is sent as "until".
 	Keep time.Duration
@@ -48,9 +49,25 @@ func (f *Feed) Publish(ids []string, at time.Time) {
 func (f *Feed) subscribe() chan session.Revocation {
 	ch := make(chan session.Revocation, 1024)
 	f.mu.Lock()
-	f.subs[ch] = struct{}{}
+	if f.closed {
+		close(ch)
+	} else {
+		f.subs[ch] = struct{}{}
+	}
 	f.mu.Unlock()
 	return ch
+}
+
+// Close ends every stream (at shutdown: followers reconnect elsewhere and
+// resume from their cursor) and refuses new ones.
+func (f *Feed) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for ch := range f.subs {
+		delete(f.subs, ch)
+		close(ch)
+	}
 }
 
 func (f *Feed) unsubscribe(ch chan session.Revocation) {
