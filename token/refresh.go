@@ -104,12 +104,26 @@ func (r *Refresher) Rotate(ctx context.Context, presented string) (string, *Refr
 		return "", nil, nil, ErrInvalidGrant
 	}
 	now := r.cfg.Now()
+	// Read before the use: a first use of a token whose generation (or a
+	// later one) was already used is a sibling from the grace window being
+	// played after another sibling won — a second chain in one session,
+	// which is what a thief replaying inside the window would hold.
+	prevMax, err := r.maxUsed(ctx, presented)
+	if err != nil {
+		return "", nil, nil, err
+	}
 	rt, first, err := r.cfg.Store.UseRefresh(ctx, hash[:], now.UTC().Truncate(time.Microsecond))
 	if errors.Is(err, authd.ErrNotFound) {
 		return "", nil, nil, ErrInvalidGrant
 	}
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
+	}
+	if first && prevMax >= rt.Generation {
+		if err := r.cfg.Sessions.End(ctx, rt.SessionID); err != nil {
+			return "", nil, nil, fmt.Errorf("end session after sibling refresh token use: %w", err)
+		}
+		return "", rt, nil, authd.ErrTokenReused
 	}
 	if !first {
 		maxGen, err := r.cfg.Store.MaxUsedGeneration(ctx, rt.SessionID)
@@ -148,6 +162,23 @@ func (r *Refresher) Rotate(ctx context.Context, presented string) (string, *Refr
 		return "", nil, nil, err
 	}
 	return tok, child, sess, nil
+}
+
+// maxUsed returns the highest used generation of the presented token's
+// session (-1 when unknown: UseRefresh then decides).
+func (r *Refresher) maxUsed(ctx context.Context, presented string) (int, error) {
+	rt, err := r.Lookup(ctx, presented)
+	if errors.Is(err, authd.ErrNotFound) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.cfg.Store.MaxUsedGeneration(ctx, rt.SessionID)
+	if err != nil {
+		return 0, fmt.Errorf("redeem refresh token: %w", err)
+	}
+	return n, nil
 }
 
 // Lookup returns the refresh token presented, without using it.

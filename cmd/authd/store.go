@@ -81,7 +81,7 @@ func openStore(ctx context.Context, c *config, migrate bool) (store, string, err
 		return nil, "", fmt.Errorf("redis %s: %w", redact(c.Redis), err)
 	}
 	return &composite{userStore: st, keyStore: st, clientStore: st, sessionStore: rs, refreshStore: rs, sql: st, redis: rs},
-		where + " + " + redact(c.Redis), nil
+		redact(where) + " + " + redact(c.Redis), nil
 }
 
 func openSQLStore(ctx context.Context, c *config, migrate bool) (store, string, error) {

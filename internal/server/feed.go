@@ -34,6 +34,7 @@ func NewFeed(keep time.Duration) *Feed {
 func (f *Feed) Publish(ids []string, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+next:
 	for ch := range f.subs {
 		for _, id := range ids {
 			select {
@@ -41,6 +42,7 @@ func (f *Feed) Publish(ids []string, at time.Time) {
 			default:
 				delete(f.subs, ch)
 				close(ch)
+				continue next // never send on what was just closed
 			}
 		}
 	}
@@ -137,12 +139,20 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 1000\n\n")
 
+	// The backlog and the first live events may overlap: remember what the
+	// backlog sent (only that: the live stream itself has no repeats, so
+	// the map does not grow for the life of the stream).
 	sent := map[string]bool{}
+	backlogDone := false
 	send := func(rv session.Revocation) error {
 		if sent[rv.ID] {
 			return nil
 		}
-		sent[rv.ID] = true
+		if !backlogDone {
+			sent[rv.ID] = true
+		}
+		// A follower that stops reading must not hold the handler forever.
+		_ = rc.SetWriteDeadline(time.Now().Add(3 * feedHeartbeat))
 		b, _ := json.Marshal(FeedEvent{SessionID: rv.ID, RevokedAt: rv.RevokedAt.UnixMicro(), Until: rv.RevokedAt.Add(s.cfg.Feed.Keep).Unix()})
 		_, err := fmt.Fprintf(w, "id: %d\nevent: revoked\ndata: %s\n\n", rv.RevokedAt.UnixMicro(), b)
 		return err
@@ -152,6 +162,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	backlogDone = true
 	fmt.Fprintf(w, "event: ready\ndata: {}\n\n") // the backlog is complete
 	if rc.Flush() != nil {
 		return
@@ -170,6 +181,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-tick.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(3 * feedHeartbeat))
 			if _, err := fmt.Fprintf(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
