@@ -81,6 +81,12 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 		}
 		return &caller{UserID: claims.Subject, SessionID: claims.SessionID, Kind: session.KindToken, Scope: claims.Scope}, nil
 	}
+	return s.cookieCaller(r)
+}
+
+// cookieCaller authenticates the session cookie alone (the pages accept
+// nothing else: a bearer header or a query token is ignored there).
+func (s *Server) cookieCaller(r *http.Request) (*caller, error) {
 	ck, err := r.Cookie(s.cfg.CookieName)
 	if err != nil {
 		return nil, authd.ErrUnauthenticated

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authd/authd/internal/server"
 )
@@ -512,7 +513,10 @@ func TestThrottledIsProblem(t *testing.T) {
 		t.Errorf("Retry-After = %q, want 1", ra)
 	}
 
-	// The password change counts under the account too, from another IP.
+	// The password change counts in the login's account bucket, from
+	// another IP too. (A successful login first resets the bucket.)
+	h.clock.Advance(time.Second)
+	h.login("alice@example.com")
 	for range 6 {
 		wantStatus(t, "wrong current password", h.do(req{method: "PUT", path: "/v1/user/password", cookie: s, remote: "198.51.100.7:1",
 			body: js(map[string]string{"current_password": "not the password", "new_password": newPassword})}), http.StatusUnauthorized)

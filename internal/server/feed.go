@@ -102,7 +102,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem{Type: problemType("not-found"), Status: http.StatusNotFound})
 		return
 	}
-	if !s.requireClient(w, r) {
+	if _, ok := s.requireClient(w, r); !ok {
 		return
 	}
 	now := s.cfg.Now()

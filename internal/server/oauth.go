@@ -400,27 +400,29 @@ func basicClient(r *http.Request) (id, secret string, ok bool) {
 // the endpoints that only such clients may use (introspection, the
 // revocation feed). It answers the failure itself and reports whether
 // the request may go on.
-func (s *Server) requireClient(w http.ResponseWriter, r *http.Request) bool {
+func (s *Server) requireClient(w http.ResponseWriter, r *http.Request) (clientID string, ok bool) {
 	id, secret, has := basicClient(r)
 	if !has {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "HTTP Basic client authentication is required")
-		return false
+		return "", false
 	}
-	if _, err := s.cfg.Tokens.Clients.Authenticate(r.Context(), id, secret); err != nil {
+	c, err := s.cfg.Tokens.Clients.Authenticate(r.Context(), id, secret)
+	if err != nil {
 		if errors.Is(err, authd.ErrUnauthenticated) {
 			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		} else {
 			s.writeOAuthUnavailable(w, r, err)
 		}
-		return false
+		return "", false
 	}
-	return true
+	return c.ID, true
 }
 
 // handleIntrospect is RFC 7662, for confidential clients only (§4: the
 // endpoint must not become a token-scanning oracle).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	if !s.requireClient(w, r) {
+	caller, ok := s.requireClient(w, r)
+	if !ok {
 		return
 	}
 	form, ok := readForm(w, r)
@@ -440,7 +442,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 				Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Iss: c.Issuer, Aud: strings.Join(c.Audience, " ")}
 		}
 	} else if rt, err := s.cfg.Tokens.Refresher.Lookup(ctx, tok); err == nil {
-		if sess, err := s.cfg.Sessions.ByID(ctx, rt.SessionID); err == nil && rt.UsedAt.IsZero() && s.cfg.Now().Before(rt.ExpiresAt) {
+		// A refresh token is its client's secret business: other clients
+		// (resource servers) learn nothing about it.
+		if sess, err := s.cfg.Sessions.ByID(ctx, rt.SessionID); err == nil && rt.ClientID == caller && rt.UsedAt.IsZero() && s.cfg.Now().Before(rt.ExpiresAt) {
 			out = introspection{Active: true, Sub: rt.UserID, Sid: sess.ID, Exp: rt.ExpiresAt.Unix(), Iat: rt.IssuedAt.Unix(),
 				Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token"}
 		} else if err != nil && !errors.Is(err, authd.ErrNotFound) {

@@ -627,12 +627,17 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 	if in["active"] != true || len(in) < 8 {
 		t.Errorf("introspection of a live access token = %v", in)
 	}
-	body, hdr = oaForm(url.Values{"token": {refresh}})
+	// The client's own refresh token (one of another client stays inactive).
+	body, hdr = oaForm(url.Values{"grant_type": {"password"}, "username": {email}, "password": {testPassword}})
+	own := c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: body,
+		header: oaWithHeader(hdr, "Authorization", basic)}), http.StatusOK)
+	body, hdr = oaForm(url.Values{"token": {own["refresh_token"].(string)}})
 	in = c.check("POST /oauth2/introspect", h.do(req{method: "POST", path: "/oauth2/introspect", body: body,
 		header: oaWithHeader(hdr, "Authorization", basic)}), http.StatusOK)
 	if in["active"] != true {
 		t.Errorf("introspection of a live refresh token = %v", in)
 	}
+	_ = refresh
 	body, hdr = oaForm(url.Values{"token": {"garbage"}})
 	c.check("POST /oauth2/introspect", h.do(req{method: "POST", path: "/oauth2/introspect", body: body,
 		header: oaWithHeader(hdr, "Authorization", basic)}), http.StatusOK)

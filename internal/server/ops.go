@@ -70,11 +70,17 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 // the account (and the IP) like failed logins.
 // It is shared by the JSON API and the pages.
 func (s *Server) changePassword(ctx context.Context, c *caller, ip, current, next string) error {
-	acct := "acct-id:" + c.UserID
+	// The same account bucket as logins, so a stolen session adds no
+	// guesses to the login budget.
+	u, err := s.userBody(ctx, c.UserID)
+	if err != nil {
+		return err
+	}
+	acct := throttleKey(u.Email)
 	if err := s.checkThrottle(ctx, acct, ip); err != nil {
 		return err
 	}
-	err := s.cfg.Users.ChangePassword(ctx, c.UserID, current, next, c.SessionID)
+	err = s.cfg.Users.ChangePassword(ctx, c.UserID, current, next, c.SessionID)
 	if errors.Is(err, authd.ErrUnauthenticated) {
 		s.recordFailure(ctx, acct, ip)
 		return err

@@ -205,17 +205,7 @@ func parsePageForm(w http.ResponseWriter, r *http.Request) bool {
 // are the browser's cookie transport, so an Authorization header plays no
 // part in them.
 func (s *Server) pageCaller(r *http.Request) (*caller, error) {
-	if r.Header.Get("Authorization") != "" {
-		r2 := *r
-		r2.Header = r.Header.Clone()
-		r2.Header.Del("Authorization")
-		r = &r2
-	}
-	c, err := s.authenticate(r)
-	if errors.Is(err, errBadToken) || errors.Is(err, errTokenInQuery) {
-		return nil, authd.ErrUnauthenticated
-	}
-	return c, err
+	return s.cookieCaller(r)
 }
 
 // pageUser authenticates a page that needs a signed-in user. ok is false
