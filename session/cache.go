@@ -21,6 +21,11 @@ type cache struct {
 	mu     sync.RWMutex
 	byHash map[[32]byte]cacheEntry
 	byID   map[string][32]byte
+	// dropped remembers, for one TTL, sessions dropped because they were
+	// revoked, so a look-up that read the store just before the revocation
+	// cannot put the session back afterwards.
+	dropped      map[string]time.Time
+	droppedUsers map[string]time.Time
 }
 
 type cacheEntry struct {
@@ -32,7 +37,7 @@ func newCache(ttl time.Duration, max int) *cache {
 	if ttl <= 0 {
 		return nil
 	}
-	return &cache{ttl: ttl, max: max, byHash: map[[32]byte]cacheEntry{}, byID: map[string][32]byte{}}
+	return &cache{ttl: ttl, max: max, byHash: map[[32]byte]cacheEntry{}, byID: map[string][32]byte{}, dropped: map[string]time.Time{}, droppedUsers: map[string]time.Time{}}
 }
 
 // get returns a copy of the cached session if it was fetched less than ttl
@@ -57,6 +62,12 @@ func (c *cache) put(h [32]byte, s *Session, now time.Time) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if at, ok := c.dropped[s.ID]; ok && time.Since(at) < c.ttl {
+		return
+	}
+	if at, ok := c.droppedUsers[s.UserID]; ok && time.Since(at) < c.ttl {
+		return
+	}
 	if len(c.byHash) >= c.max {
 		// Entries live a second; dropping them all is cheaper than
 		// bookkeeping an LRU, and costs at most one read per session.
@@ -77,6 +88,7 @@ func (c *cache) drop(id string) {
 		delete(c.byHash, h)
 		delete(c.byID, id)
 	}
+	c.tombstone(id)
 	c.mu.Unlock()
 }
 
@@ -90,7 +102,28 @@ func (c *cache) dropUser(userID string) {
 		if e.s.UserID == userID {
 			delete(c.byHash, h)
 			delete(c.byID, e.s.ID)
+			c.tombstone(e.s.ID)
 		}
 	}
+	c.droppedUsers[userID] = time.Now()
 	c.mu.Unlock()
+}
+
+// tombstone records a dropped ID and forgets tombstones older than the
+// TTL. Callers hold mu.
+func (c *cache) tombstone(id string) {
+	now := time.Now()
+	if len(c.dropped) > 1024 {
+		for k, at := range c.dropped {
+			if now.Sub(at) >= c.ttl {
+				delete(c.dropped, k)
+			}
+		}
+		for k, at := range c.droppedUsers {
+			if now.Sub(at) >= c.ttl {
+				delete(c.droppedUsers, k)
+			}
+		}
+	}
+	c.dropped[id] = now
 }
