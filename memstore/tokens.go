@@ -112,3 +112,20 @@ func (s *Store) DeleteExpiredRefresh(ctx context.Context, before time.Time) (int
 	}
 	return n, nil
 }
+
+// PruneRefresh implements token.RefreshStore.
+func (s *Store) PruneRefresh(ctx context.Context, sessionID string, below int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for h, rt := range s.refresh {
+		if rt.SessionID == sessionID && rt.Generation < below && !rt.UsedAt.IsZero() {
+			delete(s.refresh, h)
+			n++
+		}
+	}
+	return n, nil
+}

@@ -223,3 +223,34 @@ func (s *Store) DeleteExpiredRefresh(ctx context.Context, before time.Time) (int
 	}
 	return total, nil
 }
+
+// PruneRefresh implements token.RefreshStore: the session's used tokens
+// are listed by generation in its used-generation zset; those below are
+// deleted with their expiry-index entries, then dropped from the zset.
+func (s *Store) PruneRefresh(ctx context.Context, sessionID string, below int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("redisstore: prune refresh: %w", err)
+	}
+	const opName = "prune refresh"
+	b := s.c.B()
+	max := "(" + strconv.Itoa(below)
+	members, err := s.c.Do(ctx, b.Zrangebyscore().Key(s.kGens(sessionID)).Min("-inf").Max(max).Build()).AsStrSlice()
+	if err != nil && !isNil(err) {
+		return 0, s.fail(opName, ctx, err)
+	}
+	if len(members) == 0 {
+		return 0, nil
+	}
+	ops := make([]op, 0, 2*len(members)+1)
+	for _, m := range members {
+		ops = append(ops, s.plain(b.Del().Key(s.kRefresh([]byte(m))).Build()),
+			s.plain(b.Zrem().Key(s.kRefIdx([]byte(m))).Member(m).Build()))
+	}
+	ops = append(ops, s.plain(b.Zremrangebyscore().Key(s.kGens(sessionID)).Min("-inf").Max(max).Build()))
+	for _, r := range s.do(ctx, ops...) {
+		if err := r.Error(); err != nil && !isNil(err) {
+			return 0, s.fail(opName, ctx, err)
+		}
+	}
+	return len(members), nil
+}

@@ -141,3 +141,10 @@ func (s *Store) DeleteExpiredRefresh(ctx context.Context, before time.Time) (int
 		`DELETE FROM refresh_tokens WHERE expires_at < ?`, micros(before))
 	return int(n), err
 }
+
+// PruneRefresh implements token.RefreshStore.
+func (s *Store) PruneRefresh(ctx context.Context, sessionID string, below int) (int, error) {
+	n, err := s.exec(ctx, "prune refresh",
+		`DELETE FROM refresh_tokens WHERE session_id = ? AND generation < ? AND used_at IS NOT NULL`, sessionID, below)
+	return int(n), err
+}

@@ -161,6 +161,13 @@ func (r *Refresher) Rotate(ctx context.Context, presented string) (string, *Refr
 	if err != nil {
 		return "", nil, nil, err
 	}
+	// Keep the used parent and grandparent (reuse of either is caught as
+	// theft); older used tokens only cost space. A replay of a pruned one
+	// is refused as unknown, without ending the session. Best effort: a
+	// failed prune is retried by the next rotation.
+	if rt.Generation >= 2 {
+		_, _ = r.cfg.Store.PruneRefresh(ctx, rt.SessionID, rt.Generation-1)
+	}
 	return tok, child, sess, nil
 }
 

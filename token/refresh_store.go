@@ -41,6 +41,12 @@ type RefreshStore interface {
 	// authd.ErrNotFound when there is none.
 	RefreshByHash(ctx context.Context, hash []byte) (*Refresh, error)
 
+	// PruneRefresh deletes the session's USED tokens whose Generation is
+	// below below, and returns how many it deleted. Unused tokens and later
+	// generations are kept. A chain that rotates every few minutes for a
+	// month would otherwise keep thousands of rows per session.
+	PruneRefresh(ctx context.Context, sessionID string, below int) (int, error)
+
 	// DeleteExpiredRefresh removes tokens whose ExpiresAt is before
 	// before, and returns how many it removed.
 	DeleteExpiredRefresh(ctx context.Context, before time.Time) (int, error)

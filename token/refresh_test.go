@@ -205,10 +205,15 @@ func TestRefreshChain(t *testing.T) {
 		t3 := f.rotate(t, t2, sess.ID, 3)
 		f.wantSessionLive(t, sess.ID)
 		ctx := context.Background()
-		for i, tok := range []string{t0, t1, t2} {
+		// The used parent and grandparent are kept for reuse detection;
+		// older used generations are pruned.
+		if _, err := f.r.Lookup(ctx, t0); !errors.Is(err, authd.ErrNotFound) {
+			t.Errorf("Lookup(t0) after three rotations = %v, want pruned (ErrNotFound)", err)
+		}
+		for i, tok := range []string{t1, t2} {
 			rt, err := f.r.Lookup(ctx, tok)
-			if err != nil || rt.UsedAt.IsZero() || rt.Generation != i {
-				t.Errorf("Lookup(t%d) = %+v, %v; want generation %d, used", i, rt, err, i)
+			if err != nil || rt.UsedAt.IsZero() || rt.Generation != i+1 {
+				t.Errorf("Lookup(t%d) = %+v, %v; want generation %d, used", i+1, rt, err, i+1)
 			}
 		}
 		if rt, err := f.r.Lookup(ctx, t3); err != nil || !rt.UsedAt.IsZero() || rt.Scope != "read write" || rt.ClientID != "client-1" || rt.UserID != "user-1" {

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) token.RefreshStore) {
 		{"MaxUsedGeneration", testMaxUsedGeneration},
 		{"Expired", testExpired},
 		{"DeleteExpired", testDeleteExpired},
+		{"Prune", testPrune},
 		{"CancelledContext", testCancelled},
 		{"ConcurrentChains", testConcurrentChains},
 		{"ConcurrentUse", testConcurrentUse},
@@ -378,6 +379,7 @@ func testCancelled(t *testing.T, st token.RefreshStore) {
 	_, checks["MaxUsedGeneration"] = st.MaxUsedGeneration(ctx, "session-1")
 	_, checks["RefreshByHash"] = st.RefreshByHash(ctx, rt.Hash)
 	_, checks["DeleteExpiredRefresh"] = st.DeleteExpiredRefresh(ctx, t0)
+	_, checks["PruneRefresh"] = st.PruneRefresh(ctx, "session-1", 10)
 	for name, err := range checks {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a cancelled context = %v, want context.Canceled", name, err)
@@ -390,6 +392,45 @@ func testCancelled(t *testing.T, st token.RefreshStore) {
 	}
 	if _, first, err := st.UseRefresh(bg, rt.Hash, t0); err != nil || !first {
 		t.Errorf("token after cancelled calls: UseRefresh = first %v, %v; want kept and unused", first, err)
+	}
+}
+
+// testPrune: old used generations of one session go; unused tokens, later
+// generations and other sessions stay, and MaxUsedGeneration is intact.
+func testPrune(t *testing.T, st token.RefreshStore) {
+	ctx := context.Background()
+	var chain []*token.Refresh
+	for gen := range 5 {
+		rt := New("session-1", gen, t0.Add(time.Duration(gen)*time.Minute))
+		mustCreate(t, st, rt)
+		chain = append(chain, rt)
+	}
+	for _, rt := range chain[:4] { // generations 0-3 used, 4 is the live one
+		mustUse(t, st, rt.Hash, t0.Add(time.Hour))
+	}
+	unusedOld := New("session-1", 1, t0) // a sibling that was never used
+	mustCreate(t, st, unusedOld)
+	other := New("session-2", 0, t0)
+	mustCreate(t, st, other)
+	mustUse(t, st, other.Hash, t0.Add(time.Hour))
+
+	n, err := st.PruneRefresh(ctx, "session-1", 2)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneRefresh(below 2) = %d, %v; want 2 (generations 0 and 1, used)", n, err)
+	}
+	for _, rt := range chain[:2] {
+		_, err := st.RefreshByHash(ctx, rt.Hash)
+		wantNotFound(t, fmt.Sprintf("pruned generation %d", rt.Generation), err)
+	}
+	for _, rt := range append(chain[2:], unusedOld, other) {
+		if _, err := st.RefreshByHash(ctx, rt.Hash); err != nil {
+			t.Errorf("kept token (session %s gen %d): %v", rt.SessionID, rt.Generation, err)
+		}
+	}
+	wantMax(t, st, "session-1", 3)
+	wantMax(t, st, "session-2", 0)
+	if n, err := st.PruneRefresh(ctx, "session-1", 2); err != nil || n != 0 {
+		t.Errorf("second PruneRefresh = %d, %v; want 0", n, err)
 	}
 }
 
