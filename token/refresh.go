@@ -2,11 +2,15 @@ package token
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authd/authd"
@@ -35,7 +39,13 @@ type RefreshConfig struct {
 	// so two tabs refreshing at once are not taken for a thief. 0 turns
 	// it off; default (negative) 10 s.
 	Grace time.Duration
-	Now   func() time.Time
+	// MACKey authenticates the session and generation carried inside each
+	// refresh token, so a token whose row was pruned after use is still
+	// recognised as one of ours when it is replayed. Every instance needs
+	// the same key (cmd/authd derives it from the key-encryption key).
+	// Default: a random key (one instance only).
+	MACKey []byte
+	Now    func() time.Time
 }
 
 // Refresher starts token sessions and rotates their refresh tokens.
@@ -49,20 +59,69 @@ func NewRefresher(cfg RefreshConfig) *Refresher {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if len(cfg.MACKey) == 0 {
+		cfg.MACKey = make([]byte, 32)
+		rand.Read(cfg.MACKey)
+	}
 	return &Refresher{cfg: cfg}
 }
 
-// newRefreshToken returns a fresh opaque token (256 bits) and its hash.
-func newRefreshToken() (string, [32]byte) {
+// A refresh token is "<session ID>.<generation>.<256 random bits>.<MAC>",
+// all opaque to clients. The store keeps only SHA-256 of the whole token.
+// The MAC (HMAC-SHA-256 over the first three parts, truncated to 128 bits)
+// lets authd recognise one of its own tokens after the row is gone: used
+// tokens older than the grandparent are pruned at every rotation, so a
+// chain stays a few rows long, and the replay of a pruned token — which by
+// construction was used — is still caught as theft.
+const maxRefreshLen = 160
+
+func (r *Refresher) mac(sid string, gen int, secret string) string {
+	m := hmac.New(sha256.New, r.cfg.MACKey)
+	io.WriteString(m, sid+"."+strconv.Itoa(gen)+"."+secret)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// newRefreshToken returns a fresh token for a session's generation and its hash.
+func (r *Refresher) newRefreshToken(sid string, gen int) (string, [32]byte) {
 	var raw [32]byte
 	rand.Read(raw[:])
-	tok := base64.RawURLEncoding.EncodeToString(raw[:])
+	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	tok := sid + "." + strconv.Itoa(gen) + "." + secret + "." + r.mac(sid, gen, secret)
 	return tok, sha256.Sum256([]byte(tok))
+}
+
+// genuine reports whether tok was issued by this authd (its MAC is
+// right) and returns the session and generation it carries.
+func (r *Refresher) genuine(tok string) (sid string, gen int, ok bool) {
+	parts := strings.Split(tok, ".")
+	if len(tok) > maxRefreshLen || len(parts) != 4 {
+		return "", 0, false
+	}
+	gen, err := strconv.Atoi(parts[1])
+	if err != nil || gen < 0 || strconv.Itoa(gen) != parts[1] {
+		return "", 0, false
+	}
+	want := r.mac(parts[0], gen, parts[2])
+	if !hmac.Equal([]byte(want), []byte(parts[3])) {
+		return "", 0, false
+	}
+	return parts[0], gen, true
 }
 
 // HashRefresh validates the shape of a presented refresh token and
 // returns the hash it is stored under.
-func HashRefresh(tok string) ([32]byte, bool) { return session.HashSecret(tok) }
+func HashRefresh(tok string) ([32]byte, bool) {
+	if tok == "" || len(tok) > maxRefreshLen || strings.Count(tok, ".") != 3 {
+		return [32]byte{}, false
+	}
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return [32]byte{}, false
+		}
+	}
+	return sha256.Sum256([]byte(tok)), true
+}
 
 // Start opens a token session for a user who just authenticated and
 // returns the first refresh token of its chain.
@@ -81,7 +140,7 @@ func (r *Refresher) Start(ctx context.Context, userID, clientID, scope string, m
 }
 
 func (r *Refresher) issue(ctx context.Context, sess *session.Session, userID, clientID, scope string, gen int) (string, *Refresh, error) {
-	tok, hash := newRefreshToken()
+	tok, hash := r.newRefreshToken(sess.ID, gen)
 	rt := &Refresh{
 		Hash: hash[:], SessionID: sess.ID, UserID: userID, ClientID: clientID, Scope: scope,
 		Generation: gen, IssuedAt: r.cfg.Now().UTC().Truncate(time.Microsecond), ExpiresAt: sess.ExpiresAt,
@@ -114,7 +173,7 @@ func (r *Refresher) Rotate(ctx context.Context, presented string) (string, *Refr
 	}
 	rt, first, err := r.cfg.Store.UseRefresh(ctx, hash[:], now.UTC().Truncate(time.Microsecond))
 	if errors.Is(err, authd.ErrNotFound) {
-		return "", nil, nil, ErrInvalidGrant
+		return r.unknown(ctx, presented, prevMax)
 	}
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
@@ -169,6 +228,35 @@ func (r *Refresher) Rotate(ctx context.Context, presented string) (string, *Refr
 		_, _ = r.cfg.Store.PruneRefresh(ctx, rt.SessionID, rt.Generation-1)
 	}
 	return tok, child, sess, nil
+}
+
+// unknown handles a token the store does not have. One we issued, of a
+// generation that has been used, was pruned after its own use: its replay
+// is theft, and the session ends. Anything else is just invalid.
+func (r *Refresher) unknown(ctx context.Context, presented string, maxUsed int) (string, *Refresh, *session.Session, error) {
+	sid, gen, ok := r.genuine(presented)
+	if !ok {
+		return "", nil, nil, ErrInvalidGrant
+	}
+	sess, err := r.cfg.Sessions.ByID(ctx, sid)
+	if errors.Is(err, authd.ErrNotFound) {
+		return "", nil, nil, ErrInvalidGrant // the session is over anyway
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
+	}
+	if maxUsed < 0 {
+		if maxUsed, err = r.cfg.Store.MaxUsedGeneration(ctx, sid); err != nil {
+			return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
+		}
+	}
+	if gen > maxUsed {
+		return "", nil, nil, ErrInvalidGrant
+	}
+	if err := r.cfg.Sessions.End(ctx, sid); err != nil {
+		return "", nil, nil, fmt.Errorf("end session after refresh token reuse: %w", err)
+	}
+	return "", &Refresh{SessionID: sid, UserID: sess.UserID, Generation: gen}, nil, authd.ErrTokenReused
 }
 
 // maxUsed returns the highest used generation of the presented token's

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,7 +150,7 @@ func (f *refreshFixture) rotate(t *testing.T, tok, sid string, gen int) string {
 	if rt.Generation != gen {
 		t.Fatalf("Rotate: child generation %d, want %d", rt.Generation, gen)
 	}
-	if child == "" || child == tok || len(child) != session.SecretLen {
+	if child == "" || child == tok || strings.Count(child, ".") != 3 || !strings.HasPrefix(child, sid+"."+strconv.Itoa(gen)+".") {
 		t.Fatalf("Rotate: child token %q", child)
 	}
 	return child
@@ -436,7 +437,8 @@ func mintRefresh(t *testing.T) (string, []byte) {
 	t.Helper()
 	var raw [32]byte
 	rand.Read(raw[:])
-	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	// Well-formed, but not issued by anyone: the MAC part is random.
+	secret := "SESSIONXYZ.0." + base64.RawURLEncoding.EncodeToString(raw[:]) + "." + base64.RawURLEncoding.EncodeToString(raw[:16])
 	h, ok := token.HashRefresh(secret)
 	if !ok {
 		t.Fatalf("HashRefresh(%q) = false", secret)
@@ -444,29 +446,25 @@ func mintRefresh(t *testing.T) (string, []byte) {
 	return secret, h[:]
 }
 
-// TestRefreshMalformed: anything that is not 43 canonical base64url
-// characters is invalid_grant and never reaches the store.
+// TestRefreshMalformed: anything that is not four dot-separated base64url
+// parts is invalid_grant and never reaches the store.
 func TestRefreshMalformed(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(t *testing.T) backend) {
 		f := newRefreshFixture(t, open, grace)
 		good, sess := f.start(t)
-		last := good[len(good)-1]
-		withLast := func(c byte) string { return good[:len(good)-1] + string(c) }
 		cases := map[string]string{
 			"empty":              "",
-			"short":              good[:42],
-			"long":               good + "A",
+			"three parts":        good[:strings.LastIndexByte(good, '.')],
+			"five parts":         good + ".A",
 			"padded":             good + "=",
-			"standard alphabet":  strings.NewReplacer("-", "+", "_", "/").Replace(strings.Repeat("-_", 21) + "A"),
+			"standard alphabet":  strings.NewReplacer("-", "+", "_", "/").Replace(good) + "+/",
 			"space inside":       good[:20] + " " + good[21:],
-			"trailing newline":   good[:42] + "\n",
-			"trailing bits":      withLast(trailingBitsSet(last)),
-			"leading space":      " " + good[1:],
-			"NUL":                good[:42] + "\x00",
-			"non-ASCII":          good[:41] + "é",
-			"dot":                good[:42] + ".",
+			"trailing newline":   good + "\n",
+			"leading space":      " " + good,
+			"NUL":                good + "\x00",
+			"non-ASCII":          good + "é",
 			"access-token shape": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
-			"huge":               strings.Repeat("A", 1<<20),
+			"huge":               strings.Repeat("A.", 1<<19),
 		}
 		before := f.store.calls.Load()
 		for name, tok := range cases {
@@ -486,13 +484,6 @@ func TestRefreshMalformed(t *testing.T) {
 		// The real token is untouched by all of it.
 		f.rotate(t, good, sess.ID, 1)
 	})
-}
-
-// trailingBitsSet returns the character that decodes like c (the last of
-// 43 base64url characters, with 2 spare bits) but has a spare bit set.
-func trailingBitsSet(c byte) byte {
-	const alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	return alpha[strings.IndexByte(alpha, c)|1]
 }
 
 // TestRefreshLookupDoesNotUse: Lookup reads a token without redeeming it.
@@ -642,5 +633,30 @@ func TestRefreshGraceForkSharesFate(t *testing.T) {
 		f.wantErr(t, b1, authd.ErrTokenReused)
 		f.wantSessionEnded(t, sess.ID)
 		f.wantErr(t, a2, token.ErrInvalidGrant)
+	})
+}
+
+// TestRefreshPrunedReplayIsTheft: used tokens older than the grandparent
+// are pruned, yet a thief who rotated three times quickly cannot make the
+// victim's replay of the first token look merely unknown: the token's MAC
+// proves it was ours, its generation was used, so the session ends. A
+// token that merely names the session (no valid MAC) ends nothing.
+func TestRefreshPrunedReplayIsTheft(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(t *testing.T) backend) {
+		f := newRefreshFixture(t, open, grace)
+		t0, sess := f.start(t)
+		t1 := f.rotate(t, t0, sess.ID, 1)
+		t2 := f.rotate(t, t1, sess.ID, 2)
+		t3 := f.rotate(t, t2, sess.ID, 3)
+		if _, err := f.r.Lookup(context.Background(), t0); !errors.Is(err, authd.ErrNotFound) {
+			t.Fatalf("t0 after three rotations: %v, want pruned", err)
+		}
+		forged := sess.ID + ".0." + strings.Repeat("A", 43) + "." + strings.Repeat("B", 22)
+		f.wantErr(t, forged, token.ErrInvalidGrant)
+		f.wantSessionLive(t, sess.ID)
+
+		f.wantErr(t, t0, authd.ErrTokenReused)
+		f.wantSessionEnded(t, sess.ID)
+		f.wantErr(t, t3, token.ErrInvalidGrant)
 	})
 }

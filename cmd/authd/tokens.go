@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -98,7 +100,12 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 		Keys: ring, Issuer: issuerURL, Audience: c.Audience, Revocations: svc.revoked, Now: now,
 		CacheSize: c.TokenCacheSize,
 	})
-	refresher := token.NewRefresher(token.RefreshConfig{Store: st, Sessions: svc.sessions, Grace: c.RefreshGrace, Now: now})
+	// The refresh-token MAC key is derived from the KEK, so every instance
+	// sharing the store shares it too.
+	mac := hmac.New(sha256.New, kek[:])
+	mac.Write([]byte("authd refresh-token MAC v1"))
+	refresher := token.NewRefresher(token.RefreshConfig{Store: st, Sessions: svc.sessions, Grace: c.RefreshGrace,
+		MACKey: mac.Sum(nil), Now: now})
 	tc := &server.TokenConfig{
 		Issuer:    &token.Issuer{Keys: ring, Issuer: issuerURL, Audience: c.Audience, TTL: c.AccessTokenTTL, Now: now},
 		Refresher: refresher, Keys: ring, Clients: svc.clients,

@@ -239,7 +239,16 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.V
 	// client's next refresh would be taken for reuse and end the session.
 	known, err := tc.Refresher.Lookup(ctx, presented)
 	if errors.Is(err, authd.ErrNotFound) {
-		err = token.ErrInvalidGrant
+		// Perhaps one of our tokens, pruned after its use: Rotate tells a
+		// replay (theft: the session ends) from a token that never was.
+		var rt *token.Refresh
+		_, rt, _, err = tc.Refresher.Rotate(ctx, presented)
+		if errors.Is(err, authd.ErrTokenReused) && rt != nil {
+			s.log.WarnContext(ctx, "pruned refresh token replayed: session revoked", "session_id", rt.SessionID, "user_id", rt.UserID, "ip", s.clientIP(r))
+		}
+		if err == nil {
+			err = token.ErrInvalidGrant
+		}
 	}
 	if err != nil {
 		s.writeGrantError(w, r, err)

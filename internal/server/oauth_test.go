@@ -172,8 +172,9 @@ func TestPasswordGrant(t *testing.T) {
 		if p.AccessToken == "" || p.TokenType != "Bearer" || p.ExpiresIn != 600 || p.RefreshToken == "" || p.Scope != "read write" {
 			t.Errorf("token response = %+v", p)
 		}
-		if len(p.RefreshToken) != 43 || strings.Contains(p.RefreshToken, ".") {
-			t.Errorf("refresh token %q is not an opaque 256-bit value", p.RefreshToken)
+		// <session>.<generation>.<256 random bits>.<MAC>: opaque to clients.
+		if parts := strings.Split(p.RefreshToken, "."); len(parts) != 4 || len(parts[2]) != 43 {
+			t.Errorf("refresh token %q does not carry 256 random bits", p.RefreshToken)
 		}
 		c := claimsOf(t, p.AccessToken)
 		now := h.clock.Now().Unix()
