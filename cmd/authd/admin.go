@@ -44,10 +44,6 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err := c.validate(false); err != nil {
 		return usageError{err.Error()}
 	}
-	log, err := newLogger(&c, stderr)
-	if err != nil {
-		return err
-	}
 	want := 1
 	if sub == "list" {
 		want = 0
@@ -55,12 +51,11 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if fs.NArg() != want {
 		return usageError{fmt.Sprintf("user %s: want %d argument(s), got %d", sub, want, fs.NArg())}
 	}
-	st, _, err := openStore(ctx, &c, true)
+	svc, done, err := openAdmin(ctx, &c, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc := newServices(&c, st, log, time.Now)
+	defer done()
 
 	switch sub {
 	case "add":
@@ -269,10 +264,6 @@ func clientCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args[1:], getenv); err != nil {
 		return err
 	}
-	log, err := newLogger(&c, stderr)
-	if err != nil {
-		return err
-	}
 	want := map[string]int{"add": 1, "list": 0, "delete": 1}
 	n, ok := want[sub]
 	if !ok {
@@ -281,12 +272,14 @@ func clientCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if fs.NArg() != n {
 		return usageError{fmt.Sprintf("client %s: want %d argument(s), got %d", sub, n, fs.NArg())}
 	}
-	st, _, err := openStore(ctx, &c, true)
+	if err := c.validate(false); err != nil {
+		return usageError{err.Error()}
+	}
+	svc, done, err := openAdmin(ctx, &c, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc := newServices(&c, st, log, time.Now)
+	defer done()
 	switch sub {
 	case "add":
 		cl, secret, err := svc.clients.Create(ctx, fs.Arg(0))
@@ -312,4 +305,18 @@ func clientCmd(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "deleted client %s\n", fs.Arg(0))
 	}
 	return nil
+}
+
+// openAdmin opens the store and the services for a one-shot admin
+// command; done closes the store.
+func openAdmin(ctx context.Context, c *config, stderr io.Writer) (services, func(), error) {
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return services{}, nil, err
+	}
+	st, _, err := openStore(ctx, c, true)
+	if err != nil {
+		return services{}, nil, err
+	}
+	return newServices(c, st, log, time.Now), func() { st.Close() }, nil
 }
