@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/authd/authd"
@@ -61,6 +62,28 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 		}
 		ctx := authd.NewContext(r.Context(), &authd.Principal{UserID: c.UserID, SessionID: c.SessionID, Kind: string(c.Kind), Scope: c.Scope})
 		h(w, r.WithContext(ctx), c)
+	}
+}
+
+// fullAccess wraps account-changing handlers (password change, revoking
+// other sessions): a bearer token must carry every scope authd grants.
+// A token narrowed to fewer scopes can read the account and end its own
+// session, but not change the account. Cookie sessions carry every scope.
+func (s *Server) fullAccess(h authedHandler) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *caller) {
+		if s.cfg.Tokens != nil && c.Kind == session.KindToken {
+			have := strings.Fields(c.Scope)
+			for _, need := range s.cfg.Tokens.Scopes {
+				if !slices.Contains(have, need) {
+					need := strings.Join(s.cfg.Tokens.Scopes, " ")
+					w.Header().Set("WWW-Authenticate", `Bearer realm="authd", error="insufficient_scope", scope="`+need+`"`)
+					writeProblem(w, problem{Type: problemType("insufficient-scope"), Title: "Insufficient scope", Status: http.StatusForbidden,
+						Detail: "Changing the account needs a token with every scope: " + need + "."})
+					return
+				}
+			}
+		}
+		h(w, r, c)
 	}
 }
 

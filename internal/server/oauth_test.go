@@ -991,3 +991,27 @@ func TestSessionListMixesKinds(t *testing.T) {
 		wantTokenDead(t, h, "after sign-out everywhere", p)
 	})
 }
+
+// A token narrowed to fewer scopes may read the account and end its own
+// session, but not change the account.
+func TestNarrowTokenCannotChangeAccount(t *testing.T) {
+	h := newHarness(t, options{})
+	h.register("alice@example.com")
+	narrow := h.passwordToken("alice@example.com", "scope", "read")
+	full := h.passwordToken("alice@example.com")
+	for _, r := range []req{
+		{method: "PUT", path: "/v1/user/password", body: `{"current_password":"` + testPassword + `","new_password":"a brand new passphrase"}`},
+		{method: "DELETE", path: "/v1/sessions"},
+		{method: "DELETE", path: "/v1/sessions/" + claimsOf(t, full.AccessToken).Sid},
+	} {
+		r.header = bearer(narrow.AccessToken)
+		resp := h.do(r)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+			t.Errorf("%s %s with a read-only token: %d %q, want 403 insufficient_scope", r.method, r.path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	wantStatus(t, "the full token still works", h.do(req{method: "GET", path: "/v1/user", header: bearer(full.AccessToken)}), http.StatusOK)
+	wantStatus(t, "read with the narrow token", h.do(req{method: "GET", path: "/v1/sessions", header: bearer(narrow.AccessToken)}), http.StatusOK)
+	wantStatus(t, "full token changes the account", h.do(req{method: "DELETE", path: "/v1/sessions", header: bearer(full.AccessToken)}), http.StatusNoContent)
+	wantStatus(t, "the narrow token's session was ended by it", h.do(req{method: "GET", path: "/v1/user", header: bearer(narrow.AccessToken)}), http.StatusUnauthorized)
+}

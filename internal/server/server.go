@@ -117,10 +117,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/session", s.authed(s.handleGetSession))
 	m.HandleFunc("DELETE /v1/session", s.handleLogout)
 	m.HandleFunc("GET /v1/user", s.authed(s.handleGetUser))
-	m.HandleFunc("PUT /v1/user/password", s.authed(s.handleChangePassword))
+	m.HandleFunc("PUT /v1/user/password", s.authed(s.fullAccess(s.handleChangePassword)))
 	m.HandleFunc("GET /v1/sessions", s.authed(s.handleListSessions))
-	m.HandleFunc("DELETE /v1/sessions", s.authed(s.handleRevokeOthers))
-	m.HandleFunc("DELETE /v1/sessions/{id}", s.authed(s.handleRevokeSession))
+	m.HandleFunc("DELETE /v1/sessions", s.authed(s.fullAccess(s.handleRevokeOthers)))
+	m.HandleFunc("DELETE /v1/sessions/{id}", s.authed(s.fullAccess(s.handleRevokeSession)))
 	if s.cfg.Tokens != nil {
 		m.HandleFunc("POST /oauth2/token", s.handleToken)
 		m.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
