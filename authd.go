@@ -20,8 +20,6 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrUnauthenticated: credentials are missing or wrong.
 	ErrUnauthenticated = errors.New("unauthenticated")
-	// ErrForbidden: the caller is known but may not do this.
-	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: a store or dependency cannot be reached; callers must
 	// fail closed (HTTP 503), never treat it as success.
 	ErrUnavailable = errors.New("service unavailable")

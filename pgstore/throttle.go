@@ -22,8 +22,7 @@ type Throttle struct {
 // NewThrottle returns a throttle whose keys are namespaced by name
 // ("acct", "ip").
 func NewThrottle(s *Store, name string, cfg throttle.Config) *Throttle {
-	cfg = throttle.New(cfg).Config() // the defaults, in one place
-	return &Throttle{s: s, name: name, cfg: cfg}
+	return &Throttle{s: s, name: name, cfg: cfg.WithDefaults()}
 }
 
 func (t *Throttle) key(k string) string { return t.name + ":" + k }

@@ -42,22 +42,7 @@ return n
 // NewThrottle returns a Throttle named name (accounts, ips…: each name is
 // its own key space) with throttle.New's defaults for zero fields.
 func NewThrottle(store *Store, name string, cfg throttle.Config) *Throttle {
-	if cfg.Free <= 0 {
-		cfg.Free = 5
-	}
-	if cfg.BaseDelay <= 0 {
-		cfg.BaseDelay = time.Second
-	}
-	if cfg.MaxDelay <= 0 {
-		cfg.MaxDelay = 15 * time.Minute
-	}
-	if cfg.Forget <= 0 {
-		cfg.Forget = 24 * time.Hour
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Throttle{s: store, name: name, cfg: cfg}
+	return &Throttle{s: store, name: name, cfg: cfg.WithDefaults()}
 }
 
 // Wait returns how long key must wait before its next attempt (0: go).

@@ -45,6 +45,13 @@ type entry struct {
 
 // New returns a Limiter.
 func New(cfg Config) *Limiter {
+	return &Limiter{cfg: cfg.WithDefaults(), m: map[string]*entry{}}
+}
+
+// WithDefaults returns cfg with every zero field set to its documented
+// default. Shared throttles (pgstore, redisstore) use it too, so all
+// backends follow one curve.
+func (cfg Config) WithDefaults() Config {
 	if cfg.Free <= 0 {
 		cfg.Free = 5
 	}
@@ -63,11 +70,8 @@ func New(cfg Config) *Limiter {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Limiter{cfg: cfg, m: map[string]*entry{}}
+	return cfg
 }
-
-// Config returns the configuration with defaults filled in.
-func (l *Limiter) Config() Config { return l.cfg }
 
 // Wait returns how long the key must wait before its next attempt; 0 means
 // go ahead. The error is always nil for the in-memory Limiter; it is there

@@ -61,8 +61,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		writeProblem(w, problem{Type: problemType("unauthenticated"), Title: "Unauthenticated", Status: http.StatusUnauthorized,
 			Detail: "Missing or invalid credentials."})
-	case errors.Is(err, authd.ErrForbidden):
-		writeProblem(w, problem{Type: problemType("forbidden"), Title: "Forbidden", Status: http.StatusForbidden})
 	case errors.Is(err, authd.ErrNotFound):
 		writeProblem(w, problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound})
 	case errors.Is(err, authd.ErrConflict):
