@@ -39,7 +39,9 @@ done
 for p in "${ports[@]}"; do
   for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
-yes yes | redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 >/dev/null
+# --cluster-yes, not `yes | ...`: under pipefail, yes dies of SIGPIPE (141)
+# when redis-cli exits, and the script would fail on a fresh machine.
+redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >/dev/null
 for _ in $(seq 100); do
   redis-cli -p "$first" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && { echo "$nodes"; exit 0; }
   sleep 0.1
