@@ -43,6 +43,7 @@ type config struct {
 	ThrottleBaseDelay  time.Duration
 	ThrottleMaxDelay   time.Duration
 	ShutdownTimeout    time.Duration
+	ShutdownDelay      time.Duration
 	Issuer             string
 	Audience           string
 	AccessTokenTTL     time.Duration
@@ -106,6 +107,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.TokenCacheSize, "token-cache-size", 10000, "verified access tokens remembered until they expire (revocation is still checked every time); -1 disables")
 	fs.StringVar(&c.PublicClientID, "public-client-id", "authd", "client_id of first-party public clients (no secret)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take after SIGTERM")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep serving this long with /readyz at 503 so load balancers stop routing here first (a second signal ends the process at once)")
 }
 
 // parse parses args, then fills every flag not given on the command line
@@ -228,6 +230,9 @@ func (c *config) validate(serving bool) error {
 		}
 		if c.ShutdownTimeout <= 0 {
 			errs = append(errs, errors.New("--shutdown-timeout must be positive"))
+		}
+		if c.ShutdownDelay < 0 || c.ShutdownDelay > 5*time.Minute {
+			errs = append(errs, errors.New("--shutdown-delay must be between 0 and 5m"))
 		}
 	}
 	return errors.Join(errs...)

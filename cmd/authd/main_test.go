@@ -372,6 +372,61 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestServeShutdownDelay: after the signal, /readyz answers 503 while the
+// instance still serves for --shutdown-delay; a request in flight when the
+// signal came finishes with its real answer; then the listener closes.
+func TestServeShutdownDelay(t *testing.T) {
+	// A costlier hash keeps the login in flight across the signal.
+	s := startServer(t, nil, serveArgs(t.TempDir(), "--shutdown-delay", "2s", "--argon2-time", "8")...)
+	register(t, testClient, s.URL, "drain@example.com", goodPW)
+
+	inflight := make(chan int, 1)
+	go func() {
+		resp, err := testClient.Post(s.URL+"/v1/session", "application/json",
+			strings.NewReader(`{"email":"drain@example.com","password":"`+goodPW+`"}`))
+		if err != nil {
+			inflight <- 0
+			return
+		}
+		resp.Body.Close()
+		inflight <- resp.StatusCode
+	}()
+	s.cancel()
+
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(s.URL + "/readyz")
+	if err != nil {
+		t.Fatalf("GET /readyz during the shutdown delay: %v, want 503", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET /readyz during the shutdown delay = %d, want 503", resp.StatusCode)
+	}
+	if resp, err := c.Get(s.URL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz during the shutdown delay = %v %v, want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if st := <-inflight; st != http.StatusCreated {
+		t.Errorf("login in flight at the signal = %d, want 201", st)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(startupWait):
+		t.Fatal("serve did not return after the shutdown delay")
+	}
+	if s.err != nil {
+		t.Fatalf("run(serve) = %v", s.err)
+	}
+	if !strings.Contains(s.stderr.String(), "draining") {
+		t.Errorf("stderr lacks the draining line:\n%s", s.stderr.String())
+	}
+	if resp, err := c.Get(s.URL + "/readyz"); err == nil {
+		resp.Body.Close()
+		t.Errorf("GET /readyz after shutdown = %d, want a connection error", resp.StatusCode)
+	}
+}
+
 // startupFields returns the fields of the JSON "authd starting" log line.
 func startupFields(t *testing.T, stderr string) map[string]any {
 	t.Helper()
@@ -510,6 +565,7 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"--password-min-length", "6"}, "--password-min-length must be at least 8"},
 		{[]string{"--throttle-base-delay", "1m", "--throttle-max-delay", "1s"}, "max delay ≥ base delay"},
 		{[]string{"--shutdown-timeout", "0"}, "--shutdown-timeout"},
+		{[]string{"--shutdown-delay", "-1s"}, "--shutdown-delay"},
 		{[]string{"--data-dir", ""}, "--data-dir must not be empty"},
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"--log-level", "loud"}, "--log-level"},

@@ -170,12 +170,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 	}
 	// Graceful shutdown: readiness fails first so load balancers move
-	// away; revocation-feed streams end (their followers reconnect to
-	// another instance); in-flight requests finish within the bound while
+	// away, and for --shutdown-delay the instance still serves everything
+	// else (a balancer notices the 503 only at its next health check);
+	// revocation-feed streams end (their followers reconnect to another
+	// instance); in-flight requests finish within the bound while
 	// revocations from other instances are still followed; then the
 	// background work stops, and the store closes (deferred above).
-	log.Info("shutting down", "timeout", c.ShutdownTimeout)
 	srv.Drain()
+	if c.ShutdownDelay > 0 {
+		log.Info("draining: /readyz answers 503, still serving", "for", c.ShutdownDelay)
+		select {
+		case <-time.After(c.ShutdownDelay):
+		case err := <-errc:
+			stopBackground()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	log.Info("shutting down", "timeout", c.ShutdownTimeout)
 	svc.feed.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()

@@ -79,6 +79,66 @@ http {
 }
 `
 
+// caddyFile is the Caddy configuration documented in docs/forward-auth.md,
+// with the test's ports (plain HTTP, no admin endpoint).
+const caddyFile = `
+{
+	admin off
+	auto_https off
+}
+http://{{LISTEN}} {
+	# authd's own endpoints and pages, on the same origin as the app.
+	@authd path /v1/* /oauth2/* /login
+	handle @authd {
+		reverse_proxy {{AUTHD}}
+	}
+	handle {
+		forward_auth {{AUTHD}} {
+			uri /v1/auth/check
+			# Set from authd's answer; a client's own are removed.
+			copy_headers X-Authd-User X-Authd-Session X-Authd-Scope
+			@unauthenticated status 401
+			handle_response @unauthenticated {
+				@browser header Accept *text/html*
+				redir @browser /login?return_to={http.request.uri} 302
+				@api not header Accept *text/html*
+				header @api WWW-Authenticate ` + "`" + `Bearer realm="authd"` + "`" + `
+				respond 401
+			}
+		}
+		reverse_proxy {{APP}}
+	}
+}
+`
+
+func TestCaddyForwardAuth(t *testing.T) {
+	requireTool(t, "/usr/bin/caddy", "apt-get install caddy")
+	fa := startForwardAuthParts(t)
+	dir := t.TempDir()
+	listen := freePort(t)
+	conf := strings.NewReplacer("{{AUTHD}}", fa.authdAddr, "{{APP}}", fa.appAddr, "{{LISTEN}}", listen).Replace(caddyFile)
+	confPath := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caddy := exec.Command("/usr/bin/caddy", "run", "--config", confPath, "--adapter", "caddyfile")
+	// Caddy keeps state under $HOME / XDG dirs: keep it in the test's.
+	caddy.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	var logs strings.Builder
+	caddy.Stdout, caddy.Stderr = &logs, &logs
+	if err := caddy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		caddy.Process.Kill()
+		caddy.Wait()
+		if t.Failed() {
+			t.Logf("caddy output:\n%s", logs.String())
+		}
+	})
+	fa.check(t, "http://"+listen)
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -101,22 +161,11 @@ func requireTool(t *testing.T, path, how string) {
 
 func TestNginxForwardAuth(t *testing.T) {
 	requireTool(t, "/usr/sbin/nginx", "apt-get install nginx")
-	dataDir := t.TempDir()
-	authd := authdtest.Start(t, "--data-dir", dataDir)
-	api := authdtest.NewClient(authd.URL)
-	api.Register(t, "alice@example.com", "correct horse battery staple")
-
-	seen := make(chan http.Header, 16)
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen <- r.Header.Clone()
-		fmt.Fprintf(w, "hello %s\n", r.Header.Get("X-Authd-User"))
-	}))
-	defer app.Close()
-
+	fa := startForwardAuthParts(t)
 	dir := t.TempDir()
 	listen := freePort(t)
-	conf := strings.NewReplacer("{{DIR}}", dir, "{{AUTHD}}", strings.TrimPrefix(authd.URL, "http://"),
-		"{{APP}}", strings.TrimPrefix(app.URL, "http://"), "{{LISTEN}}", listen).Replace(nginxConf)
+	conf := strings.NewReplacer("{{DIR}}", dir, "{{AUTHD}}", fa.authdAddr,
+		"{{APP}}", fa.appAddr, "{{LISTEN}}", listen).Replace(nginxConf)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -127,9 +176,49 @@ func TestNginxForwardAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nginx.Process.Kill(); nginx.Wait() })
-	base := "http://" + listen
+	fa.check(t, "http://"+listen)
+}
+
+// forwardAuthParts are the pieces behind a proxy under test: a real authd
+// with one registered user, and an upstream app that records the headers
+// the proxy passed it.
+type forwardAuthParts struct {
+	authdAddr, appAddr string
+	api                *authdtest.Client
+	seen               chan http.Header
+}
+
+func startForwardAuthParts(t *testing.T) *forwardAuthParts {
+	t.Helper()
+	authd := authdtest.Start(t, "--data-dir", t.TempDir())
+	api := authdtest.NewClient(authd.URL)
+	api.Register(t, "alice@example.com", "correct horse battery staple")
+	seen := make(chan http.Header, 16)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		fmt.Fprintf(w, "hello %s\n", r.Header.Get("X-Authd-User"))
+	}))
+	t.Cleanup(app.Close)
+	return &forwardAuthParts{
+		authdAddr: strings.TrimPrefix(authd.URL, "http://"),
+		appAddr:   strings.TrimPrefix(app.URL, "http://"),
+		api:       api, seen: seen,
+	}
+}
+
+// check runs the forward-auth acceptance checks through the proxy at base:
+// no credentials → 401 (Bearer challenge); a browser → 302 to the login
+// page with return_to; a forged X-Authd-User is never believed; a cookie
+// and a token both reach the app with the same identity; a revoked session
+// is refused within a second.
+func (fa *forwardAuthParts) check(t *testing.T, base string) {
+	t.Helper()
+	api, seen := fa.api, fa.seen
 	authdtest.Eventually(t, 10*time.Second, func() error {
-		_, err := http.Get(base + "/v1/auth/check")
+		resp, err := http.Get(base + "/v1/auth/check")
+		if err == nil {
+			resp.Body.Close()
+		}
 		return err
 	})
 
@@ -198,6 +287,6 @@ func TestNginxForwardAuth(t *testing.T) {
 			}
 			return nil
 		})
-		t.Logf("%s revocation refused by nginx after %s", name, took)
+		t.Logf("%s revocation refused by the proxy after %s", name, took)
 	}
 }
