@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,9 +42,8 @@ http {
     absolute_redirect off;
 
     # authd's own endpoints and pages, on the same origin as the app.
-    location /v1/     { proxy_pass http://authd; proxy_set_header Host $host; }
-    location /oauth2/ { proxy_pass http://authd; proxy_set_header Host $host; }
-    location /login   { proxy_pass http://authd; proxy_set_header Host $host; }
+    location ~ ^/(v1|oauth2|static|account)/ { proxy_pass http://authd; proxy_set_header Host $host; }
+    location ~ ^/(login|register|account|logout)$ { proxy_pass http://authd; proxy_set_header Host $host; }
 
     location = /_authd {
       internal;
@@ -88,23 +88,19 @@ const caddyFile = `
 }
 http://{{LISTEN}} {
 	# authd's own endpoints and pages, on the same origin as the app.
-	@authd path /v1/* /oauth2/* /login
+	@authd path /v1/* /oauth2/* /static/* /account/* /login /register /account /logout
 	handle @authd {
 		reverse_proxy {{AUTHD}}
 	}
 	handle {
 		forward_auth {{AUTHD}} {
-			uri /v1/auth/check
+			# forward_auth copies any non-2xx answer back to the client:
+			# with redirect=login, authd's answer is a 302 to the login page
+			# for a browser (return_to from X-Forwarded-Uri) and a 401 with
+			# its Bearer challenge for anything else.
+			uri /v1/auth/check?redirect=login
 			# Set from authd's answer; a client's own are removed.
 			copy_headers X-Authd-User X-Authd-Session X-Authd-Scope
-			@unauthenticated status 401
-			handle_response @unauthenticated {
-				@browser header Accept *text/html*
-				redir @browser /login?return_to={http.request.uri} 302
-				@api not header Accept *text/html*
-				header @api WWW-Authenticate ` + "`" + `Bearer realm="authd"` + "`" + `
-				respond 401
-			}
 		}
 		reverse_proxy {{APP}}
 	}
@@ -237,12 +233,21 @@ func (fa *forwardAuthParts) check(t *testing.T, base string) {
 		return resp, string(b)
 	}
 
+	// authd's pages and their assets are reachable through the proxy.
+	if resp, body := get("/login?return_to=/notes", map[string]string{"Accept": "text/html"}); resp.StatusCode != http.StatusOK || !strings.Contains(body, "<form") {
+		t.Errorf("GET /login through the proxy: %d, want 200 with the form", resp.StatusCode)
+	}
+	if resp, _ := get("/static/style.css", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /static/style.css through the proxy: %d, want 200", resp.StatusCode)
+	}
+
 	resp, _ := get("/notes", nil)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Errorf("no credentials: %d %q, want 401 Bearer", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 	resp, _ = get("/notes?x=1", map[string]string{"Accept": "text/html,application/xhtml+xml"})
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/login?return_to=/notes?x=1" {
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc == nil || loc.Path != "/login" || loc.Query().Get("return_to") != "/notes?x=1" {
 		t.Errorf("browser without credentials: %d Location %q, want 302 to the login page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, _ = get("/notes", map[string]string{"X-Authd-User": "admin"})

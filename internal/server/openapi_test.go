@@ -558,6 +558,8 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 	c.check("GET /v1/auth/check", h.do(req{method: "GET", path: "/v1/auth/check"}), http.StatusUnauthorized)
 	c.check("GET /v1/auth/check", h.do(req{method: "GET", path: "/v1/auth/check?access_token=x"}), http.StatusBadRequest)
 	c.check("GET /v1/auth/check", h.do(req{method: "GET", path: "/v1/auth/check", cookie: secret}), http.StatusOK)
+	c.check("GET /v1/auth/check", h.do(req{method: "GET", path: "/v1/auth/check?redirect=login", header: map[string]string{"Accept": "text/html"}}), http.StatusFound)
+	c.check("GET /v1/auth/check", h.do(req{method: "GET", path: "/v1/auth/check?redirect=x"}), http.StatusBadRequest)
 
 	// Token mode: password grant, refresh, bearer use, introspection.
 	tokBody, tokHdr := oaForm(url.Values{"grant_type": {"password"}, "username": {email}, "password": {testPassword}, "scope": {"read"}})
