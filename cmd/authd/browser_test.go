@@ -26,8 +26,9 @@ import (
 // over HTTPS: the session cookie is __Host- (Secure), so only a secure
 // origin gets it, as in production.
 //
-// AUTHD_SCREENSHOTS=1 writes a PNG of each page to docs/screenshots/. On
-// failure, a screenshot of every open tab goes to artifacts/browser/.
+// Every run saves a PNG of each page to artifacts/browser/pages/ (with
+// AUTHD_SCREENSHOTS=1 also to docs/screenshots/, the README's pictures).
+// On failure, a screenshot of every open tab goes to artifacts/browser/.
 
 const chromiumPath = "/usr/bin/chromium"
 
@@ -211,18 +212,23 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, timeout time.D
 	}
 }
 
-// screenshot writes docs/screenshots/NAME.png when AUTHD_SCREENSHOTS=1.
+// screenshotTo saves a PNG of the page as a test artifact, in
+// artifacts/browser/pages/NAME.png, on every run; with AUTHD_SCREENSHOTS=1
+// it also refreshes docs/screenshots/NAME.png (the README's pictures).
 func screenshotTo(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	if os.Getenv("AUTHD_SCREENSHOTS") != "1" {
-		return
-	}
 	png := value(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
-	if err := os.MkdirAll(screenshotsDir, 0o755); err != nil {
-		t.Fatal(err)
+	dirs := []string{filepath.Join(artifactsDir, "pages")}
+	if os.Getenv("AUTHD_SCREENSHOTS") == "1" {
+		dirs = append(dirs, screenshotsDir)
 	}
-	if err := os.WriteFile(filepath.Join(screenshotsDir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -337,8 +343,11 @@ func TestBrowserSessions(t *testing.T) {
 	if s := textOf(t, a, `.session.current [data-testid="session-device"]`); !strings.HasPrefix(s, "Chrome ") || !strings.HasSuffix(s, " on Linux") {
 		t.Errorf("this device is described as %q", s)
 	}
-	if n := countOf(t, a, `[data-testid="revoke"]`); n != 1 {
-		t.Fatalf("%d revoke buttons, want 1", n)
+	if n := countOf(t, a, `[data-testid="session"]:not(.current) [data-testid="revoke"]`); n != 1 {
+		t.Fatalf("%d revoke buttons on the other device, want 1", n)
+	}
+	if n := countOf(t, a, `[data-testid="session"].current [data-testid="sign-out-here"]`); n != 1 {
+		t.Fatalf("%d sign-out buttons on this device, want 1 (this device ends with a sign-out, not a revoke)", n)
 	}
 	screenshotTo(t, a, "account")
 	step(t, a, "360 px", chromedp.EmulateViewport(360, 800))
