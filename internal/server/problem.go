@@ -62,9 +62,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, problem{Type: problemType("unauthenticated"), Title: "Unauthenticated", Status: http.StatusUnauthorized,
 			Detail: "Missing or invalid credentials."})
 	case errors.Is(err, authd.ErrNotFound):
-		writeProblem(w, problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound})
+		writeProblem(w, problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound,
+			Detail: "No such resource, or not yours."})
 	case errors.Is(err, authd.ErrConflict):
-		writeProblem(w, problem{Type: problemType("conflict"), Title: "Conflict", Status: http.StatusConflict})
+		writeProblem(w, problem{Type: problemType("conflict"), Title: "Conflict", Status: http.StatusConflict,
+			Detail: "The request conflicts with existing data (on registration: the email address is already registered)."})
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody is listening.
 	default:
@@ -99,7 +101,8 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(allow) == 0 || slices.Contains(allow, r.Method) {
-		writeProblem(w, problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound})
+		writeProblem(w, problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound,
+			Detail: "No route matches this path."})
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
