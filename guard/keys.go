@@ -28,8 +28,9 @@ type remoteKeys struct {
 	log        *slog.Logger
 	minRefresh time.Duration
 
-	keys    atomic.Pointer[map[string]*jwks.Key]
-	expires atomic.Int64 // unix nanos after which the set is refreshed
+	keys       atomic.Pointer[map[string]*jwks.Key]
+	expires    atomic.Int64 // unix nanos after which the set is refreshed
+	refreshing atomic.Bool  // a background refresh is running
 
 	mu        sync.Mutex // one fetch at a time
 	lastFetch time.Time
@@ -43,8 +44,15 @@ func newRemoteKeys(url string, client *http.Client, now func() time.Time, log *s
 func (k *remoteKeys) VerificationKey(kid string) (*jwks.Key, bool) {
 	if m := k.keys.Load(); m != nil {
 		if key, ok := (*m)[kid]; ok {
-			if k.now().UnixNano() > k.expires.Load() {
-				go k.refresh(context.Background(), false)
+			// Stale: refresh in the background, one refresh at a time (not
+			// a goroutine per request while the fetch is in flight).
+			if k.now().UnixNano() > k.expires.Load() && k.refreshing.CompareAndSwap(false, true) {
+				go func() {
+					defer k.refreshing.Store(false)
+					if err := k.refresh(context.Background(), false); err != nil {
+						k.log.Warn("guard: refresh JWKS", "err", err)
+					}
+				}()
 			}
 			return key, true
 		}
