@@ -120,6 +120,8 @@ func testMultiInstance(t *testing.T, extra []string) {
 		t.Logf("%s revoked on C refused on A and B after %s", name, took)
 	}
 
+	checkGuardAcrossInstances(t, c)
+
 	// kill -9 of A under load: B and C keep serving every session.
 	var live []string
 	for range 4 {
