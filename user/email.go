@@ -1,6 +1,7 @@
 package user
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -21,7 +22,8 @@ const MaxEmailLen = 254
 // let one person's address be registered twice. Addresses containing
 // Unicode compatibility characters (full-width letters, ligatures, "＠") are
 // refused rather than folded, because they exist to look like other
-// addresses. The result is not a full RFC 5322 parse: authd needs a stable
+// addresses; so are a local part or a domain label that mixes scripts
+// (singleScript), the usual way to forge a look-alike of a Latin address. The result is not a full RFC 5322 parse: authd needs a stable
 // key and a plausible address, and proof of ownership comes from mail.
 func NormalizeEmail(raw string) (string, error) {
 	bad := func(detail string) error { return authd.Invalid("email", "invalid", detail) }
@@ -55,10 +57,68 @@ func NormalizeEmail(raw string) (string, error) {
 	if len(local) > 64 {
 		return "", bad("the part before @ is too long")
 	}
+	if !singleScript(local) {
+		return "", bad("the part before @ mixes writing systems (like a Cyrillic а among Latin letters), which is how look-alike addresses are made")
+	}
+	for label := range strings.SplitSeq(domain, ".") {
+		if !singleScript(label) {
+			return "", bad("a part of the domain mixes writing systems (like a Cyrillic а among Latin letters), which is how look-alike addresses are made")
+		}
+	}
 	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
 		strings.Contains(domain, "..") || strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") ||
 		strings.Contains(local, "..") {
 		return "", bad("email address must look like name@example.com")
 	}
 	return strings.ToLower(s), nil
+}
+
+// singleScript reports whether s passes Unicode TS #39 §5.2's "highly
+// restrictive" level: its letters (ignoring Common and Inherited
+// characters such as digits, punctuation and combining marks) come from
+// one script, or from Latin plus one of the East Asian combinations that
+// are written together: Han with Hiragana and Katakana (Japanese), Han
+// with Bopomofo (Chinese), Han with Hangul (Korean). So "аlice", with a
+// Cyrillic а, is refused, while "alice", "иван" and "山田taro" pass.
+// Whole-script look-alikes (an address spelt entirely in Cyrillic letters
+// that resemble Latin ones) pass; they need the confusables data of
+// TS #39 §4, which authd does not carry.
+func singleScript(s string) bool {
+	var seen []string
+	for _, r := range s {
+		name := scriptOf(r)
+		if name == "" || name == "Common" || name == "Inherited" || slices.Contains(seen, name) {
+			continue
+		}
+		seen = append(seen, name)
+	}
+	if len(seen) <= 1 {
+		return true
+	}
+	for _, allowed := range [][]string{
+		{"Latin", "Han", "Hiragana", "Katakana"},
+		{"Latin", "Han", "Bopomofo"},
+		{"Latin", "Han", "Hangul"},
+	} {
+		if !slices.ContainsFunc(seen, func(n string) bool { return !slices.Contains(allowed, n) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// scriptOf returns the name of r's Unicode script ("" if none).
+func scriptOf(r rune) string {
+	switch {
+	case r < utf8.RuneSelf && unicode.IsLetter(r):
+		return "Latin"
+	case r < utf8.RuneSelf:
+		return "Common"
+	}
+	for name, table := range unicode.Scripts {
+		if unicode.Is(table, r) {
+			return name
+		}
+	}
+	return ""
 }
