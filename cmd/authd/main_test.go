@@ -999,3 +999,40 @@ func TestUserAddErrors(t *testing.T) {
 		t.Errorf("user list after failed adds = %q, want only the header", out)
 	}
 }
+
+// TestKeysListAndRotate: `keys list` shows the signing key; `keys rotate`
+// adds a pending key that signs after the publish lead and retires the
+// current one at that moment; both are listed with their status.
+func TestKeysListAndRotate(t *testing.T) {
+	dir := t.TempDir()
+	rows := func() [][]string {
+		out := mustRun(t, "", "keys", "list", "--data-dir", dir)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) < 2 || !strings.HasPrefix(lines[0], "KID") {
+			t.Fatalf("keys list printed %q", out)
+		}
+		var r [][]string
+		for _, l := range lines[1:] {
+			r = append(r, strings.Fields(l))
+		}
+		return r
+	}
+	first := rows()
+	if len(first) != 1 || first[0][1] != "EdDSA" || first[0][len(first[0])-1] != "signing" {
+		t.Fatalf("a new data dir lists %q, want one signing EdDSA key", first)
+	}
+	out := mustRun(t, "", "keys", "rotate", "--data-dir", dir, "--key-publish-lead", "1m")
+	if !strings.Contains(out, "published now") {
+		t.Errorf("keys rotate printed %q", out)
+	}
+	after := rows()
+	if len(after) != 2 {
+		t.Fatalf("after a rotation %d keys listed, want 2: %q", len(after), after)
+	}
+	if after[0][0] != first[0][0] || after[0][len(after[0])-1] != "signing" || after[0][4] == "-" {
+		t.Errorf("the old key after rotation: %q, want still signing, with a retirement time", after[0])
+	}
+	if after[1][len(after[1])-1] != "pending" || after[1][4] != "-" {
+		t.Errorf("the new key: %q, want pending, not retired", after[1])
+	}
+}
