@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/internal/server"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -437,7 +436,7 @@ func TestDrainingReadiness(t *testing.T) {
 
 func TestRoutesAreServed(t *testing.T) {
 	h := newHarness(t, options{})
-	for _, rt := range server.Routes() {
+	for _, rt := range h.srv.Routes() {
 		method, path, _ := strings.Cut(rt, " ")
 		path = strings.ReplaceAll(path, "{id}", "X")
 		resp := h.do(req{method: method, path: path})

@@ -78,9 +78,10 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 	doc := oaLoad(t)
 	ops := oaOps(t, doc)
 	routes := map[string]bool{}
-	for _, r := range server.Routes() {
+	// The harness's server has token mode on: every route is registered.
+	for _, r := range newHarness(t, options{}).srv.Routes() {
 		if routes[r] {
-			t.Errorf("server.Routes() lists %q twice", r)
+			t.Errorf("Routes() lists %q twice", r)
 		}
 		routes[r] = true
 	}
@@ -101,7 +102,7 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 		t.Errorf("route %q is not documented in %s", r, openAPIPath)
 	}
 	for _, op := range extra {
-		t.Errorf("%s documents %q, which server.Routes() does not have", openAPIPath, op)
+		t.Errorf("%s documents %q, which the server does not register", openAPIPath, op)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,8 @@ type Server struct {
 	handler  http.Handler
 	draining atomic.Bool
 	users    userCache
+	// apiRoutes are the API patterns registered (see Routes).
+	apiRoutes []string
 }
 
 // New returns a Server.
@@ -112,44 +115,41 @@ func (s *Server) Drain() { s.draining.Store(true) }
 
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("POST /v1/users", s.handleRegister)
-	m.HandleFunc("POST /v1/session", s.handleLogin)
-	m.HandleFunc("GET /v1/session", s.authed(s.handleGetSession))
-	m.HandleFunc("DELETE /v1/session", s.handleLogout)
-	m.HandleFunc("GET /v1/user", s.authed(s.handleGetUser))
-	m.HandleFunc("PUT /v1/user/password", s.authed(s.fullAccess(s.handleChangePassword)))
-	m.HandleFunc("GET /v1/sessions", s.authed(s.handleListSessions))
-	m.HandleFunc("DELETE /v1/sessions", s.authed(s.fullAccess(s.handleRevokeOthers)))
-	m.HandleFunc("DELETE /v1/sessions/{id}", s.authed(s.fullAccess(s.handleRevokeSession)))
-	if s.cfg.Tokens != nil {
-		m.HandleFunc("POST /oauth2/token", s.handleToken)
-		m.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
-		m.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
-		m.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
-		m.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
+	// api registers an API route and records it for Routes, so the test
+	// that keeps the OpenAPI document honest reads the real router.
+	api := func(pattern string, h http.HandlerFunc) {
+		s.apiRoutes = append(s.apiRoutes, pattern)
+		m.HandleFunc(pattern, h)
 	}
-	m.HandleFunc("GET /v1/auth/check", s.handleAuthCheck)
-	m.HandleFunc("GET /v1/revocations", s.handleRevocations)
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	api("POST /v1/users", s.handleRegister)
+	api("POST /v1/session", s.handleLogin)
+	api("GET /v1/session", s.authed(s.handleGetSession))
+	api("DELETE /v1/session", s.handleLogout)
+	api("GET /v1/user", s.authed(s.handleGetUser))
+	api("PUT /v1/user/password", s.authed(s.fullAccess(s.handleChangePassword)))
+	api("GET /v1/sessions", s.authed(s.handleListSessions))
+	api("DELETE /v1/sessions", s.authed(s.fullAccess(s.handleRevokeOthers)))
+	api("DELETE /v1/sessions/{id}", s.authed(s.fullAccess(s.handleRevokeSession)))
+	if s.cfg.Tokens != nil {
+		api("POST /oauth2/token", s.handleToken)
+		api("POST /oauth2/revoke", s.handleRevoke)
+		api("POST /oauth2/introspect", s.handleIntrospect)
+		api("GET /.well-known/jwks.json", s.handleJWKS)
+		api("GET /.well-known/oauth-authorization-server", s.handleMetadata)
+	}
+	api("GET /v1/auth/check", s.handleAuthCheck)
+	api("GET /v1/revocations", s.handleRevocations)
+	api("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	m.HandleFunc("GET /readyz", s.handleReady)
+	api("GET /readyz", s.handleReady)
 	s.pageRoutes(m)
 	m.HandleFunc("/", s.noRoute)
 }
 
-// Routes lists the method+pattern of every API route, for the test that
-// keeps the OpenAPI document in step.
-func Routes() []string {
-	return []string{
-		"POST /v1/users", "POST /v1/session", "GET /v1/session", "DELETE /v1/session",
-		"GET /v1/user", "PUT /v1/user/password", "GET /v1/sessions", "DELETE /v1/sessions",
-		"DELETE /v1/sessions/{id}", "GET /healthz", "GET /readyz",
-		"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect",
-		"GET /.well-known/jwks.json", "GET /.well-known/oauth-authorization-server",
-		"GET /v1/auth/check", "GET /v1/revocations",
-	}
-}
+// Routes lists the method+pattern of every API route this server serves
+// (pages excluded), as registered on its router.
+func (s *Server) Routes() []string { return slices.Clone(s.apiRoutes) }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
