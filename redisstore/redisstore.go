@@ -25,11 +25,13 @@
 //	                                 RevokeUserSessions (no SCAN, no KEYS).
 //	P sx:<0..15>             zset    member session ID, score ExpiresAt: the
 //	                                 expiry index of DeleteExpiredSessions,
-//	                                 sharded over 16 keys (16 slots).
+//	                                 sharded over 16 keys (16 slots). Its TTL
+//	                                 follows its longest-lived member.
 //	P rv                     zset    member "<sessionID>|<ExpiresAt>", score
 //	                                 RevokedAt: the revocation list. Trimmed
 //	                                 to Options.RevocationRetention on each
-//	                                 write.
+//	                                 write, and expires that long after the
+//	                                 last one.
 //
 // Refresh tokens:
 //
@@ -40,7 +42,8 @@
 //	                                 is MaxUsedGeneration. Same slot as the
 //	                                 session's ID key.
 //	P rx:<0..15>             zset    member raw token hash, score ExpiresAt:
-//	                                 the expiry index of DeleteExpiredRefresh.
+//	                                 the expiry index of DeleteExpiredRefresh;
+//	                                 TTL as sx.
 //
 // Throttle:
 //

@@ -134,14 +134,16 @@ func TestRevokeUserSessionsManyNoScan(t *testing.T) {
 	})
 }
 
-// TestTTL: every key of a session or a token expires no later than its
-// ExpiresAt (+ the margin), computed from Options.Now.
+// TestTTL: every key expires by itself: a session's or a token's keys and
+// their expiry indexes no later than its ExpiresAt (+ the margin), the
+// revocation list after the retention, computed from Options.Now.
 func TestTTL(t *testing.T) {
 	backends(t, func(t *testing.T, url string) {
 		now := t0.Add(-time.Hour)
 		margin := 30 * time.Second
 		prefix := redistest.Prefix()
-		st := redistest.NewStore(t, url, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, TTLMargin: margin})
+		retain := 2 * time.Hour
+		st := redistest.NewStore(t, url, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, TTLMargin: margin, RevocationRetention: retain})
 		ctx := context.Background()
 		s, h := sessiontest.New("user-ttl", t0) // expires t0+24h: TTL 25h
 		if err := st.CreateSession(ctx, s, h); err != nil {
@@ -153,6 +155,13 @@ func TestTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, _, err := st.UseRefresh(ctx, rt.Hash, t0); err != nil {
+			t.Fatal(err)
+		}
+		revoked, rh := sessiontest.New("user-ttl", t0)
+		if err := st.CreateSession(ctx, revoked, rh); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RevokeSession(ctx, revoked.ID, now); err != nil {
 			t.Fatal(err)
 		}
 		thr := redisstore.NewThrottle(st, "ttl", throttle.Config{Forget: time.Hour, Now: func() time.Time { return now }})
@@ -172,8 +181,15 @@ func TestTTL(t *testing.T) {
 				return rt.ExpiresAt.Sub(now) + margin, true
 			case strings.Contains(k, ":t:"):
 				return time.Hour, true
+			case strings.Contains(k, ":sx:"):
+				return s.ExpiresAt.Sub(now) + margin, true
+			case strings.Contains(k, ":rx:"):
+				return rt.ExpiresAt.Sub(now) + margin, true
+			case strings.HasSuffix(k, ":rv"):
+				return retain, true
 			}
-			return 0, false // indexes and the revocation list: trimmed, not expired
+			t.Errorf("key %s has no expected TTL", k)
+			return 0, false
 		}
 		checked := 0
 		for _, k := range keys {
@@ -191,8 +207,8 @@ func TestTTL(t *testing.T) {
 			}
 			checked++
 		}
-		if checked != 6 {
-			t.Errorf("checked %d keys (%v), want 6: lookup, ID, user index, refresh, generations, throttle", checked, keys)
+		if checked < 9 {
+			t.Errorf("checked %d keys (%v), want at least 9: lookup, ID, user index, session expiry index, refresh, generations, refresh expiry index, revocation list, throttle", checked, keys)
 		}
 	})
 }

@@ -49,7 +49,7 @@ func (s *Store) CreateSession(ctx context.Context, ss *session.Session, secretHa
 		s.plain(b.Set().Key(kID).Value(hash).Nx().PxMilliseconds(ms).Build()),
 		s.plain(b.Set().Key(kLookup).Value(encodeSession(ss)).Nx().PxMilliseconds(ms).Build()),
 		s.lua(zaddScript, kUser, "nx", trim, strconv.FormatInt(ms, 10), exp, hash),
-		s.lua(zaddScript, kIdx, "nx", trim, "0", exp, ss.ID),
+		s.lua(zaddScript, kIdx, "nx", trim, strconv.FormatInt(ms, 10), exp, ss.ID),
 	)
 	var firstErr error
 	set := func(r rueidis.RedisResult) bool {
@@ -257,7 +257,9 @@ func (s *Store) recordRevocations(ctx context.Context, opName string, at time.Ti
 	if len(revoked) == 0 {
 		return nil
 	}
-	args := []string{"nx", micros(s.now().Add(-s.retain)), "0"}
+	// The list lives as long as its newest entry is retained: with no
+	// revocation for that long, it expires by itself.
+	args := []string{"nx", micros(s.now().Add(-s.retain)), strconv.FormatInt(s.retain.Milliseconds(), 10)}
 	for _, ss := range revoked {
 		args = append(args, micros(at), ss.ID+"|"+micros(ss.ExpiresAt))
 	}

@@ -39,7 +39,7 @@ func (s *Store) CreateRefresh(ctx context.Context, rt *token.Refresh) error {
 	kIdx := s.kRefIdx(rt.Hash)
 	res := s.do(ctx,
 		s.plain(b.Set().Key(s.kRefresh(rt.Hash)).Value(encodeRefresh(rt)).Nx().PxMilliseconds(ms).Build()),
-		s.lua(zaddScript, kIdx, "nx", micros(s.now().Add(-s.margin)), "0", micros(rt.ExpiresAt), string(rt.Hash)),
+		s.lua(zaddScript, kIdx, "nx", micros(s.now().Add(-s.margin)), strconv.FormatInt(ms, 10), micros(rt.ExpiresAt), string(rt.Hash)),
 	)
 	setErr := res[0].Error()
 	n, idxErr := res[1].AsInt64()
