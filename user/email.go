@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authd/authd"
+	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -22,8 +23,8 @@ const MaxEmailLen = 254
 // let one person's address be registered twice. Addresses containing
 // Unicode compatibility characters (full-width letters, ligatures, "＠") are
 // refused rather than folded, because they exist to look like other
-// addresses; so are a local part or a domain label that mixes scripts
-// (singleScript), the usual way to forge a look-alike of a Latin address. The result is not a full RFC 5322 parse: authd needs a stable
+// addresses. A punycode domain is decoded to its Unicode form. New accounts
+// must also pass CheckNewEmail. The result is not a full RFC 5322 parse: authd needs a stable
 // key and a plausible address, and proof of ownership comes from mail.
 func NormalizeEmail(raw string) (string, error) {
 	bad := func(detail string) error { return authd.Invalid("email", "invalid", detail) }
@@ -36,6 +37,17 @@ func NormalizeEmail(raw string) (string, error) {
 	s := norm.NFC.String(strings.TrimSpace(raw))
 	if s == "" {
 		return "", authd.Invalid("email", "required", "email address is required")
+	}
+	// An internationalised domain has two spellings, Unicode and its
+	// punycode ("xn--") form; the key is the Unicode one, so that one
+	// mailbox cannot be registered twice and the checks below see the
+	// letters a reader sees.
+	if at := strings.LastIndexByte(s, '@'); at >= 0 && strings.Contains(strings.ToLower(s[at+1:]), "xn--") {
+		u, err := idna.ToUnicode(strings.ToLower(s[at+1:]))
+		if err != nil {
+			return "", bad("the domain is not valid punycode")
+		}
+		s = s[:at+1] + norm.NFC.String(u)
 	}
 	if len(s) > MaxEmailLen {
 		return "", bad("email address is too long")
@@ -57,20 +69,34 @@ func NormalizeEmail(raw string) (string, error) {
 	if len(local) > 64 {
 		return "", bad("the part before @ is too long")
 	}
-	if !singleScript(local) {
-		return "", bad("the part before @ mixes writing systems (like a Cyrillic а among Latin letters), which is how look-alike addresses are made")
-	}
-	for label := range strings.SplitSeq(domain, ".") {
-		if !singleScript(label) {
-			return "", bad("a part of the domain mixes writing systems (like a Cyrillic а among Latin letters), which is how look-alike addresses are made")
-		}
-	}
 	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") ||
 		strings.Contains(domain, "..") || strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") ||
 		strings.Contains(local, "..") {
 		return "", bad("email address must look like name@example.com")
 	}
 	return strings.ToLower(s), nil
+}
+
+// CheckNewEmail refuses a normalised address that may not be registered
+// although it is well formed: one whose local part or a domain label mixes
+// scripts (singleScript), the usual way to forge a look-alike of a Latin
+// address. It applies to new accounts only (registration, import), so an
+// account created before the rule can still sign in and be managed.
+func CheckNewEmail(normalised string) error {
+	bad := func(detail string) error { return authd.Invalid("email", "invalid", detail) }
+	at := strings.LastIndexByte(normalised, '@')
+	if at < 0 {
+		return bad("email address must look like name@example.com")
+	}
+	if !singleScript(normalised[:at]) {
+		return bad("the part before @ mixes writing systems (like a Cyrillic а among Latin letters), which is how look-alike addresses are made")
+	}
+	for label := range strings.SplitSeq(normalised[at+1:], ".") {
+		if !singleScript(label) {
+			return bad("a part of the domain mixes writing systems (like a Cyrillic а among Latin letters), which is how look-alike addresses are made")
+		}
+	}
+	return nil
 }
 
 // singleScript reports whether s passes Unicode TS #39 §5.2's "highly

@@ -22,9 +22,16 @@ func TestNormalizeEmailScripts(t *testing.T) {
 		{"ivan.2024+tag@example.com", "ivan.2024+tag@example.com"},
 		{"иван\u0430@example.com", "иван\u0430@example.com"}, // all Cyrillic still
 		{"ива\u006e@example.com", ""},                        // Latin n among Cyrillic
+		{"alice@xn--pple-43d.com", ""},                       // punycode for аpple.com: decoded, then refused
+		{"ivan@xn--e1afmkfd.xn--p1ai", "ivan@пример.рф"},     // punycode: stored as Unicode
+		{"ivan@XN--E1AFMKFD.XN--P1AI", "ivan@пример.рф"},     // case-insensitive prefix
+		{"ivan@xn--zz.com", ""},                              // not valid punycode
 	}
 	for _, tt := range tests {
 		got, err := NormalizeEmail(tt.in)
+		if err == nil {
+			err = CheckNewEmail(got)
+		}
 		if tt.want == "" {
 			if err == nil {
 				t.Errorf("NormalizeEmail(%q) = %q, want refused", tt.in, got)
@@ -34,5 +41,18 @@ func TestNormalizeEmailScripts(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// TestExistingMixedScriptAccounts: the script rule is for new accounts; an
+// address that has it can still be normalised, so an account created
+// before the rule can sign in and be managed.
+func TestExistingMixedScriptAccounts(t *testing.T) {
+	got, err := NormalizeEmail("\u0430lice@example.com")
+	if err != nil || got != "\u0430lice@example.com" {
+		t.Fatalf("NormalizeEmail = %q, %v; want the address unchanged", got, err)
+	}
+	if CheckNewEmail(got) == nil {
+		t.Error("CheckNewEmail accepted a mixed-script address")
 	}
 }

@@ -66,6 +66,9 @@ func (s *Service) checkPassword(field, pw string) error {
 func (s *Service) Register(ctx context.Context, email, pw string) (*User, error) {
 	var verr authd.ValidationError
 	norm, err := NormalizeEmail(email)
+	if err == nil {
+		err = CheckNewEmail(norm)
+	}
 	var ve *authd.ValidationError
 	if errors.As(err, &ve) {
 		verr.Fields = append(verr.Fields, ve.Fields...)
@@ -242,6 +245,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 func (s *Service) Import(ctx context.Context, email, hash string) (*User, error) {
 	norm, err := NormalizeEmail(email)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckNewEmail(norm); err != nil {
 		return nil, err
 	}
 	if err := password.CheckEncoded(hash); err != nil {
