@@ -60,10 +60,12 @@ http {
       auth_request_set $authd_user    $upstream_http_x_authd_user;
       auth_request_set $authd_session $upstream_http_x_authd_session;
       auth_request_set $authd_scope   $upstream_http_x_authd_scope;
+      auth_request_set $authd_kind    $upstream_http_x_authd_kind;
       # Set, never pass through: a client cannot claim to be someone.
       proxy_set_header X-Authd-User    $authd_user;
       proxy_set_header X-Authd-Session $authd_session;
       proxy_set_header X-Authd-Scope   $authd_scope;
+      proxy_set_header X-Authd-Kind    $authd_kind;
       error_page 401 = @unauthenticated;
       proxy_pass http://app;
     }
@@ -93,16 +95,20 @@ http://{{LISTEN}} {
 		reverse_proxy {{AUTHD}}
 	}
 	handle {
-		forward_auth {{AUTHD}} {
-			# forward_auth copies any non-2xx answer back to the client:
-			# with redirect=login, authd's answer is a 302 to the login page
-			# for a browser (return_to from X-Forwarded-Uri) and a 401 with
-			# its Bearer challenge for anything else.
-			uri /v1/auth/check?redirect=login
-			# Set from authd's answer; a client's own are removed.
-			copy_headers X-Authd-User X-Authd-Session X-Authd-Scope
+		# route: run in the order written. The client's own X-Authd-*
+		# headers go first, whatever forward_auth copies afterwards.
+		route {
+			request_header -X-Authd-*
+			forward_auth {{AUTHD}} {
+				# forward_auth copies any non-2xx answer back to the client:
+				# with redirect=login, authd's answer is a 302 to the login
+				# page for a browser (return_to from X-Forwarded-Uri) and a
+				# 401 with its Bearer challenge for anything else.
+				uri /v1/auth/check?redirect=login
+				copy_headers X-Authd-User X-Authd-Session X-Authd-Scope X-Authd-Kind
+			}
+			reverse_proxy {{APP}}
 		}
-		reverse_proxy {{APP}}
 	}
 }
 `
@@ -259,16 +265,19 @@ func (fa *forwardAuthParts) check(t *testing.T, base string) {
 	access, _ := api.Tokens(t, "alice@example.com", "correct horse battery staple")
 	var userID string
 	for name, h := range map[string]map[string]string{
-		"cookie": {"Cookie": "__Host-authd_session=" + cookie, "X-Authd-User": "admin"},
-		"bearer": {"Authorization": "Bearer " + access},
+		"cookie": {"Cookie": "__Host-authd_session=" + cookie, "X-Authd-User": "admin", "X-Authd-Kind": "forged", "X-Authd-Scope": "admin", "X-Authd-Session": "forged"},
+		"token":  {"Authorization": "Bearer " + access, "X-Authd-Kind": "forged", "X-Authd-Scope": "admin"},
 	} {
 		resp, body := get("/notes", h)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d %s", name, resp.StatusCode, body)
 		}
 		up := <-seen
-		if up.Get("X-Authd-User") == "" || up.Get("X-Authd-User") == "admin" || up.Get("X-Authd-Session") == "" {
+		if up.Get("X-Authd-User") == "" || up.Get("X-Authd-User") == "admin" || up.Get("X-Authd-Session") == "" || up.Get("X-Authd-Session") == "forged" {
 			t.Errorf("%s: upstream saw X-Authd-User %q, X-Authd-Session %q", name, up.Get("X-Authd-User"), up.Get("X-Authd-Session"))
+		}
+		if up.Get("X-Authd-Kind") != name || up.Get("X-Authd-Scope") != "read write" {
+			t.Errorf("%s: upstream saw X-Authd-Kind %q, X-Authd-Scope %q; want authd's %q, %q", name, up.Get("X-Authd-Kind"), up.Get("X-Authd-Scope"), name, "read write")
 		}
 		if userID != "" && up.Get("X-Authd-User") != userID {
 			t.Errorf("%s: user %q, the other transport said %q", name, up.Get("X-Authd-User"), userID)

@@ -24,14 +24,15 @@ import (
 // chooses where this same browser goes after login, and the login page
 // accepts only same-origin paths (safeReturnTo).
 func (s *Server) handleAuthCheck(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	redirect := q.Has("redirect")
+	// Other query parameters are ignored: a proxy may pass on the app's own
+	// query string (Caddy's forward_auth does when its uri has none).
 	// access_token is left to authenticate, which refuses it with its own
 	// RFC 6750 answer.
-	q.Del("access_token")
-	if len(q) > 1 || (redirect && (len(q["redirect"]) != 1 || q.Get("redirect") != "login")) || (len(q) == 1 && !redirect) {
+	q := r.URL.Query()
+	redirect := q.Has("redirect")
+	if redirect && (len(q["redirect"]) != 1 || q.Get("redirect") != "login") {
 		writeProblem(w, problem{Type: problemType("invalid-request"), Title: "Invalid request", Status: http.StatusBadRequest,
-			Detail: "The only query parameter is redirect=login."})
+			Detail: "redirect must be login."})
 		return
 	}
 	c, err := s.authenticate(r)

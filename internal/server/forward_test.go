@@ -34,7 +34,9 @@ func TestAuthCheckRedirect(t *testing.T) {
 		{"signed in", "/v1/auth/check?redirect=login", secret, map[string]string{"Accept": html}, http.StatusOK, ""},
 		{"unknown value", "/v1/auth/check?redirect=elsewhere", "", map[string]string{"Accept": html}, http.StatusBadRequest, ""},
 		{"repeated", "/v1/auth/check?redirect=login&redirect=login", "", nil, http.StatusBadRequest, ""},
-		{"unknown parameter", "/v1/auth/check?rd=https://evil.example/", "", nil, http.StatusBadRequest, ""},
+		{"the app's own query is ignored", "/v1/auth/check?page=2&rd=https://evil.example/", "", map[string]string{"Accept": html}, http.StatusUnauthorized, ""},
+		{"the app's own query, signed in", "/v1/auth/check?page=2", secret, nil, http.StatusOK, ""},
+		{"the app's own query with redirect", "/v1/auth/check?redirect=login&page=2", "", map[string]string{"Accept": html, "X-Forwarded-Uri": "/a?page=2"}, http.StatusFound, "/login?return_to=%2Fa%3Fpage%3D2"},
 		{"token in the query", "/v1/auth/check?access_token=x", "", nil, http.StatusBadRequest, ""},
 	}
 	for _, tt := range tests {
