@@ -31,6 +31,9 @@ fi
 mkdir -p "$dir"
 for p in "${ports[@]}"; do
   redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+  # A fresh node: an old nodes.conf (a crashed cluster, a kept /tmp) would
+  # make --cluster create refuse the node as "not empty".
+  rm -rf "${dir:?}/$p"
   mkdir -p "$dir/$p"
   redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$dir/$p/nodes.conf" \
     --cluster-node-timeout 2000 --save "" --appendonly no --dir "$dir/$p" --daemonize yes \

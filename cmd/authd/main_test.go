@@ -373,11 +373,12 @@ func TestServeGracefulShutdown(t *testing.T) {
 }
 
 // TestServeShutdownDelay: after the signal, /readyz answers 503 while the
-// instance still serves for --shutdown-delay; a request in flight when the
-// signal came finishes with its real answer; then the listener closes.
+// instance still serves for --shutdown-delay; a login sent as the signal
+// came (in flight, or arriving during the delay) gets its real answer;
+// then the listener closes.
 func TestServeShutdownDelay(t *testing.T) {
 	// A costlier hash keeps the login in flight across the signal.
-	s := startServer(t, nil, serveArgs(t.TempDir(), "--shutdown-delay", "2s", "--argon2-time", "8")...)
+	s := startServer(t, nil, serveArgs(t.TempDir(), "--shutdown-delay", "5s", "--argon2-time", "8")...)
 	register(t, testClient, s.URL, "drain@example.com", goodPW)
 
 	inflight := make(chan int, 1)
@@ -393,14 +394,23 @@ func TestServeShutdownDelay(t *testing.T) {
 	}()
 	s.cancel()
 
+	// The serve goroutine drains as soon as it sees the cancellation: poll
+	// until it has (well within the 5 s delay), never a connection error.
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(s.URL + "/readyz")
-	if err != nil {
-		t.Fatalf("GET /readyz during the shutdown delay: %v, want 503", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("GET /readyz during the shutdown delay = %d, want 503", resp.StatusCode)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, err := c.Get(s.URL + "/readyz")
+		if err != nil {
+			t.Fatalf("GET /readyz during the shutdown delay: %v, want 503", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readyz after the signal = %d, still not 503", resp.StatusCode)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if resp, err := c.Get(s.URL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /healthz during the shutdown delay = %v %v, want 200", resp, err)

@@ -5,10 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -90,24 +87,9 @@ func TestPostgresOutage(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	requireTool(t, "/usr/bin/redis-server", "apt-get install redis-server")
 	dir := t.TempDir()
-	port := strings.TrimPrefix(freePort(t), "127.0.0.1:")
-	startRedis := func() *exec.Cmd {
-		cmd := exec.Command("/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", dir,
-			"--appendonly", "yes", "--appendfsync", "always", "--save", "")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		authdtest.Eventually(t, 5*time.Second, func() error {
-			c, err := net.Dial("tcp", "127.0.0.1:"+port)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
-		return cmd
-	}
-	redis := startRedis()
-	t.Cleanup(func() { redis.Process.Kill(); redis.Wait() })
+	aof := []string{"--appendonly", "yes", "--appendfsync", "always"}
+	redis := startRedisProcess(t, dir, "", aof...)
+	port := redis.Port
 
 	kek := make([]byte, 32)
 	rand.Read(kek)
@@ -121,8 +103,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("logout: %d", st)
 	}
 
-	redis.Process.Kill()
-	redis.Wait()
+	redis.Kill()
 	time.Sleep(1100 * time.Millisecond) // past the look-up cache
 	ctx := context.Background()
 	for _, c := range []struct{ name, method, path, cookie string }{
@@ -137,7 +118,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 
-	redis = startRedis()
+	redis = startRedisProcess(t, dir, port, aof...)
 	authdtest.Eventually(t, 10*time.Second, func() error {
 		if st := status(t, api, "GET", "/v1/session", live, ""); st != 200 {
 			return fmt.Errorf("live session: %d", st)

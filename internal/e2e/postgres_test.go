@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,14 +18,17 @@ import (
 // privatePostgres is a PostgreSQL server of the test's own (initdb into a
 // temporary directory, its own port), so that a test can really stop and
 // start it without disturbing the shared server other packages' tests use.
+// The postmaster is the test's child, killed if the test process dies
+// (Pdeathsig), so an aborted run leaves no server behind.
 type privatePostgres struct {
-	t       *testing.T
-	bin     string // directory of initdb, pg_ctl
-	dir     string
-	port    string
-	asUser  []string // runuser prefix when running as root
-	DSN     string
-	running bool
+	t    *testing.T
+	bin  string // directory of initdb and postgres
+	root string // temporary directory; data/ inside
+	port string
+	cred *syscall.Credential // run as postgres when the test runs as root
+	DSN  string
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 func startPrivatePostgres(t *testing.T) *privatePostgres {
@@ -38,11 +42,15 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 	slices.SortFunc(bins, func(a, b string) int { return major(a) - major(b) })
 	p := &privatePostgres{t: t, bin: filepath.Dir(bins[len(bins)-1])}
 	p.port = strings.TrimPrefix(freePort(t), "127.0.0.1:")
-	dir, err := os.MkdirTemp("", "authd-e2e-pg-")
+	root, err := os.MkdirTemp("", "authd-e2e-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.dir = dir
+	p.root = root
+	t.Cleanup(func() {
+		p.kill()
+		os.RemoveAll(root)
+	})
 	// initdb and postgres refuse to run as root: run them as postgres,
 	// which then owns the directory.
 	if os.Geteuid() == 0 {
@@ -52,48 +60,76 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
+		if err := os.Chown(root, uid, gid); err != nil {
 			t.Fatal(err)
 		}
-		p.asUser = []string{"runuser", "-u", "postgres", "--"}
+		p.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	t.Cleanup(func() {
-		if p.running {
-			p.run("pg_ctl", "-D", p.dir, "-m", "immediate", "-w", "stop")
-		}
-		os.RemoveAll(dir)
-	})
-	p.run("initdb", "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
-	p.dir = filepath.Join(dir, "data")
+	initdb := p.command("initdb", "-D", p.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
 	p.DSN = "postgres://postgres@127.0.0.1:" + p.port + "/postgres?sslmode=disable"
 	p.Start()
 	return p
 }
 
-func (p *privatePostgres) run(name string, args ...string) {
-	p.t.Helper()
-	argv := append(append(slices.Clone(p.asUser), filepath.Join(p.bin, name)), args...)
-	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-	if err != nil {
-		p.t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
-	}
+func (p *privatePostgres) data() string { return filepath.Join(p.root, "data") }
+
+func (p *privatePostgres) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(p.bin, name), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 // Start starts the server and waits until it accepts connections.
 func (p *privatePostgres) Start() {
 	p.t.Helper()
-	p.run("pg_ctl", "-D", p.dir, "-l", filepath.Join(p.dir, "server.log"), "-w", "-t", "30",
-		"-o", "-p "+p.port+" -k "+p.dir+" -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-	p.running = true
-	authdtest.Eventually(p.t, 10*time.Second, func() error {
+	p.cmd = p.command("postgres", "-D", p.data(), "-p", p.port, "-k", p.root,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off")
+	log, err := os.Create(filepath.Join(p.root, "server.log"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer log.Close()
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	p.done = done
+	go func() { p.cmd.Wait(); close(done) }()
+	authdtest.Eventually(p.t, 15*time.Second, func() error {
+		select {
+		case <-done:
+			b, _ := os.ReadFile(filepath.Join(p.root, "server.log"))
+			p.t.Fatalf("postgres exited at start:\n%s", b)
+		default:
+		}
 		return exec.Command(filepath.Join(p.bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", p.port).Run()
 	})
 }
 
-// Stop stops the server the hard way (immediate: no checkpoint, every
-// connection cut), as a crash or a kill would.
+// Stop stops the server the hard way (SIGQUIT: immediate shutdown, no
+// checkpoint, every connection cut), as a crash would, and waits for it.
 func (p *privatePostgres) Stop() {
 	p.t.Helper()
-	p.run("pg_ctl", "-D", p.dir, "-m", "immediate", "-w", "stop")
-	p.running = false
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.t.Fatal("postgres did not stop within 15 s of SIGQUIT")
+	}
+	p.cmd = nil
+}
+
+func (p *privatePostgres) kill() {
+	if p.cmd != nil {
+		p.cmd.Process.Kill()
+		<-p.done
+		p.cmd = nil
+	}
 }

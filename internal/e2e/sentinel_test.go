@@ -4,11 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,28 +17,55 @@ import (
 	"github.com/authd/authd/pgstore/pgtest"
 )
 
-// startRedisProcess runs redis-server with args on a free port and waits
-// until it accepts connections.
-func startRedisProcess(t *testing.T, dir string, args ...string) (port string, cmd *exec.Cmd) {
+// redisProcess is a redis-server of the test's own, killed if the test
+// process dies (Pdeathsig).
+type redisProcess struct {
+	Port string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startRedisProcess runs redis-server on port ("" for a free one) with
+// args after the defaults (no persistence), and waits until this process
+// (not whatever else may hold the port) accepts connections.
+func startRedisProcess(t *testing.T, dir, port string, args ...string) *redisProcess {
 	t.Helper()
-	port = strings.TrimPrefix(freePort(t), "127.0.0.1:")
+	if port == "" {
+		port = strings.TrimPrefix(freePort(t), "127.0.0.1:")
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd = exec.Command("/usr/bin/redis-server", append(args, "--port", port, "--bind", "127.0.0.1", "--dir", dir,
-		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log"))...)
-	if err := cmd.Start(); err != nil {
+	all := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log")}, args...)
+	r := &redisProcess{Port: port, cmd: exec.Command("/usr/bin/redis-server", all...), done: make(chan struct{})}
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	go func() { r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(r.Kill)
+	want := "process_id:" + strconv.Itoa(r.cmd.Process.Pid)
 	authdtest.Eventually(t, 5*time.Second, func() error {
-		c, err := net.Dial("tcp", "127.0.0.1:"+port)
-		if err == nil {
-			c.Close()
+		select {
+		case <-r.done:
+			b, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+			t.Fatalf("redis-server on %s exited at start:\n%s", port, b)
+		default:
 		}
-		return err
+		out, err := exec.Command("redis-cli", "-p", port, "INFO", "server").Output()
+		if err != nil || !strings.Contains(string(out), want) {
+			return fmt.Errorf("port %s: not our redis-server yet (%v)", port, err)
+		}
+		return nil
 	})
-	return port, cmd
+	return r
+}
+
+// Kill ends the process with SIGKILL and waits for it.
+func (r *redisProcess) Kill() {
+	r.cmd.Process.Kill()
+	<-r.done
 }
 
 func redisCLI(t *testing.T, port string, args ...string) string {
@@ -57,8 +85,9 @@ func redisCLI(t *testing.T, port string, args ...string) string {
 func TestRedisSentinelFailover(t *testing.T) {
 	requireTool(t, "/usr/bin/redis-server", "apt-get install redis-server")
 	dir := t.TempDir()
-	masterPort, master := startRedisProcess(t, filepath.Join(dir, "master"))
-	replicaPort, _ := startRedisProcess(t, filepath.Join(dir, "replica"), "--replicaof", "127.0.0.1", masterPort)
+	master := startRedisProcess(t, filepath.Join(dir, "master"), "")
+	masterPort := master.Port
+	replicaPort := startRedisProcess(t, filepath.Join(dir, "replica"), "", "--replicaof", "127.0.0.1", masterPort).Port
 
 	// One sentinel (quorum 1) that declares the master down after 500 ms.
 	sentinelPort := strings.TrimPrefix(freePort(t), "127.0.0.1:")
@@ -74,6 +103,7 @@ sentinel failover-timeout authd 3000
 		t.Fatal(err)
 	}
 	sentinel := exec.Command("/usr/bin/redis-server", conf, "--sentinel")
+	sentinel.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := sentinel.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +144,7 @@ sentinel failover-timeout authd 3000
 		t.Fatalf("WAIT 1 = %s, want 1 replica in sync", got)
 	}
 
-	master.Process.Kill()
-	master.Wait()
+	master.Kill()
 	var sawUnavailable bool
 	took := authdtest.Eventually(t, 30*time.Second, func() error {
 		st := status(t, api, "GET", "/v1/session", live, "")
