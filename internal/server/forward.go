@@ -28,12 +28,15 @@ func (s *Server) handleAuthCheck(w http.ResponseWriter, r *http.Request) {
 	// query string (Caddy's forward_auth does when its uri has none).
 	// access_token is left to authenticate, which refuses it with its own
 	// RFC 6750 answer.
-	q := r.URL.Query()
-	redirect := q.Has("redirect")
-	if redirect && (len(q["redirect"]) != 1 || q.Get("redirect") != "login") {
-		writeProblem(w, problem{Type: problemType("invalid-request"), Title: "Invalid request", Status: http.StatusBadRequest,
-			Detail: "redirect must be login."})
-		return
+	redirect := false
+	if r.URL.RawQuery != "" { // the hot path (no query) parses nothing
+		q := r.URL.Query()
+		redirect = q.Has("redirect")
+		if redirect && (len(q["redirect"]) != 1 || q.Get("redirect") != "login") {
+			writeProblem(w, problem{Type: problemType("invalid-request"), Title: "Invalid request", Status: http.StatusBadRequest,
+				Detail: "redirect must be login."})
+			return
+		}
 	}
 	c, err := s.authenticate(r)
 	if err != nil {
