@@ -537,18 +537,4 @@ func BenchmarkSessionByHashParallel(b *testing.B) {
 
 // BenchmarkUseRefresh is one rotation's store work: create a token, then
 // redeem it (two writes).
-func BenchmarkUseRefresh(b *testing.B) {
-	st := newStore(b)
-	ctx := context.Background()
-	gen := 0
-	for b.Loop() {
-		rt := tokentest.New("session-1", gen, t0)
-		if err := st.CreateRefresh(ctx, rt); err != nil {
-			b.Fatal(err)
-		}
-		if _, first, err := st.UseRefresh(ctx, rt.Hash, t0.Add(time.Second)); err != nil || !first {
-			b.Fatalf("UseRefresh = first %v, %v", first, err)
-		}
-		gen++
-	}
-}
+func BenchmarkUseRefresh(b *testing.B) { tokentest.BenchRotation(b, newStore(b)) }
