@@ -70,12 +70,15 @@ http {
       proxy_pass http://app;
     }
 
+    # authd builds the answer: 302 to the login page for a browser (with
+    # return_to escaped), 401 with the Bearer challenge for anything else.
     location @unauthenticated {
-      if ($http_accept ~* "text/html") {
-        return 302 /login?return_to=$request_uri;
-      }
-      add_header WWW-Authenticate 'Bearer realm="authd"' always;
-      return 401;
+      rewrite ^ /v1/auth/check?redirect=login break;
+      proxy_pass http://authd;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-Uri $request_uri;
     }
   }
 }
@@ -251,9 +254,9 @@ func (fa *forwardAuthParts) check(t *testing.T, base string) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Errorf("no credentials: %d %q, want 401 Bearer", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
-	resp, _ = get("/notes?x=1", map[string]string{"Accept": "text/html,application/xhtml+xml"})
+	resp, _ = get("/notes?x=1&y=2", map[string]string{"Accept": "text/html,application/xhtml+xml"})
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusFound || loc == nil || loc.Path != "/login" || loc.Query().Get("return_to") != "/notes?x=1" {
+	if resp.StatusCode != http.StatusFound || loc == nil || loc.Path != "/login" || loc.Query().Get("return_to") != "/notes?x=1&y=2" {
 		t.Errorf("browser without credentials: %d Location %q, want 302 to the login page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, _ = get("/notes", map[string]string{"X-Authd-User": "admin"})
