@@ -103,6 +103,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/internal/redact"
 	"net"
 	"net/url"
 	"strconv"
@@ -208,7 +209,7 @@ func OpenOption(ctx context.Context, co rueidis.ClientOption, opts Options) (*St
 func ParseURL(rawURL string) (rueidis.ClientOption, error) {
 	var co rueidis.ClientOption
 	bad := func(why string) (rueidis.ClientOption, error) {
-		return rueidis.ClientOption{}, fmt.Errorf("redisstore: invalid Redis URL (%s): %s", redactURL(rawURL), why)
+		return rueidis.ClientOption{}, fmt.Errorf("redisstore: invalid Redis URL (%s): %s", redact.URL(rawURL), why)
 	}
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
@@ -326,17 +327,6 @@ func ParseURL(rawURL string) (rueidis.ClientOption, error) {
 	}
 	co.DisableCache = true
 	return co, nil
-}
-
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return "…"
-	}
-	if i := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@"); i >= 0 {
-		rest = "xxxxx@" + rest[i+1:]
-	}
-	return scheme + "://" + rest
 }
 
 // Close closes the connections.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/authd/authd/internal/redact"
 	"io"
 	"os"
 	"strings"
@@ -187,7 +188,7 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer st.Close()
-	fmt.Fprintf(stdout, "schema of %s is up to date\n", redact(where))
+	fmt.Fprintf(stdout, "schema of %s is up to date\n", redact.URL(where))
 	return nil
 }
 

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/authd/authd/internal/redact"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -276,34 +276,15 @@ func (c *config) databaseKind() (kind, location string, err error) {
 		return "sqlite", strings.TrimPrefix(db, "sqlite:"), nil
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
 		return "postgres", db, nil // wired in store.go
+	case strings.ContainsAny(db, "= \t"):
+		// A key=value connection string (host=… password=…) is not a
+		// file name; taking it for one would run on a new local SQLite.
+		// Not echoed: it may hold a password.
+		return "", "", errors.New("--database: a value with '=' or spaces is not a file name; PostgreSQL takes a URL (postgres://user:password@host/db)")
 	case !strings.Contains(db, "://"):
 		return "sqlite", db, nil
 	}
-	return "", "", fmt.Errorf("--database: unknown scheme in %q (want sqlite:PATH, postgres://… or memory://)", redact(db))
-}
-
-var passwordParam = regexp.MustCompile(`([?&]password=)[^&]*`)
-
-// redact hides the credentials of a database or Redis URL before it is
-// printed: the password, or a lone secret (redis://SECRET@host).
-func redact(dsn string) string {
-	dsn = passwordParam.ReplaceAllString(dsn, "${1}REDACTED")
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
-	}
-	at := strings.LastIndex(rest, "@")
-	if slash := strings.Index(rest, "/"); at < 0 || (slash >= 0 && slash < at) {
-		return dsn
-	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		user = "" // a lone secret is the password
-	}
-	if user != "" {
-		return scheme + "://" + user + ":REDACTED@" + rest[at+1:]
-	}
-	return scheme + "://REDACTED@" + rest[at+1:]
+	return "", "", fmt.Errorf("--database: unknown scheme in %q (want sqlite:PATH, postgres://… or memory://)", redact.URL(db))
 }
 
 // ensureDataDir creates the data dir with mode 0700 and refuses one that

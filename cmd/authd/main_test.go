@@ -581,6 +581,8 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--database", "ftp://example.com/db"}, "unknown scheme"},
 		{[]string{"--database", "mysql://authd@127.0.0.1/authd"}, "unknown scheme"},
+		{[]string{"--database", "host=db user=authd password=hunter2 dbname=authd"}, "not a file name"},
+		{[]string{"--database", "mysql://authd:hunter2/x@127.0.0.1/authd"}, "unknown scheme"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 		{[]string{"--argon2-memory", "lots"}, "argon2-memory"},
 		{[]string{"extra-argument"}, "serve takes no arguments"},
@@ -595,6 +597,9 @@ func TestServeValidation(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("run(%q) = %q, want it to contain %q", tt.args, err, tt.want)
+		}
+		if strings.Contains(err.Error()+stderr, "hunter2") {
+			t.Errorf("run(%q) printed the password: %q", tt.args, err)
 		}
 		if !isUsage(err) {
 			t.Errorf("run(%q) = %T(%v), want a usageError (exit 2)", tt.args, err, err)

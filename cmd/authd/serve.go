@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/authd/authd/internal/redact"
 	"io"
 	"log/slog"
 	"net"
@@ -50,7 +51,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}()
 
 	// The effective configuration, without secrets.
-	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", redact(where),
+	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", redact.URL(where),
 		"data_dir", c.DataDir, "session_idle_timeout", c.SessionIdle, "session_lifetime", c.SessionLifetime, "session_cache_ttl", c.SessionCacheTTL,
 		"registration", c.Registration, "tls", c.TLSCert != "", "trusted_proxies", len(proxies),
 		"argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Time, c.Argon2Threads),

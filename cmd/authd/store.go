@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/internal/redact"
 	"log/slog"
 	"time"
 
@@ -73,15 +74,15 @@ func openStore(ctx context.Context, c *config, migrate bool) (store, string, err
 	rs, err := redisstore.Open(ctx, c.Redis, redisstore.Options{Prefix: c.RedisPrefix})
 	if err != nil {
 		st.Close()
-		return nil, "", fmt.Errorf("open redis %s: %w", redact(c.Redis), err)
+		return nil, "", fmt.Errorf("open redis %s: %w", redact.URL(c.Redis), err)
 	}
 	if err := rs.Ping(ctx); err != nil {
 		rs.Close()
 		st.Close()
-		return nil, "", fmt.Errorf("redis %s: %w", redact(c.Redis), err)
+		return nil, "", fmt.Errorf("redis %s: %w", redact.URL(c.Redis), err)
 	}
 	return &composite{userStore: st, keyStore: st, clientStore: st, sessionStore: rs, refreshStore: rs, sql: st, redis: rs},
-		redact(where) + " + " + redact(c.Redis), nil
+		redact.URL(where) + " + " + redact.URL(c.Redis), nil
 }
 
 func openSQLStore(ctx context.Context, c *config, migrate bool) (store, string, error) {
@@ -104,7 +105,7 @@ func openSQLStore(ctx context.Context, c *config, migrate bool) (store, string, 
 	case "postgres":
 		st, err := pgstore.Open(ctx, loc, pgstore.Options{SkipMigrations: !migrate, MaxConns: int32(c.DBMaxConns)})
 		if err != nil {
-			return nil, "", fmt.Errorf("open postgres store %s: %w", redact(loc), err)
+			return nil, "", fmt.Errorf("open postgres store %s: %w", redact.URL(loc), err)
 		}
 		return st, loc, nil
 	}
