@@ -3,6 +3,7 @@ package token
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +51,10 @@ type VerifierConfig struct {
 type Verifier struct {
 	cfg    VerifierConfig
 	parser *jwt.Parser
-	cache  *verified
+	// anyTime is parser without the time rules, for VerifyIgnoringExpiry;
+	// it checks iss and aud itself.
+	anyTime *jwt.Parser
+	cache   *verified
 }
 
 // NewVerifier returns a Verifier.
@@ -79,6 +83,11 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 	)
+	v.anyTime = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwks.EdDSA, jwks.ES256, jwks.RS256}),
+		jwt.WithStrictDecoding(),
+		jwt.WithoutClaimsValidation(),
+	)
 	if cfg.CacheSize > 0 {
 		// Sized up front: growing the map would land on first-sight requests.
 		v.cache = &verified{max: cfg.CacheSize, m: make(map[string]*Claims, min(cfg.CacheSize, 100_000))}
@@ -101,6 +110,41 @@ func (v *Verifier) Verify(tok string) (*Claims, error) {
 			return v.checkRevoked(c)
 		}
 	}
+	c, err := v.parse(tok, v.parser)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(tok, c)
+	}
+	return v.checkRevoked(c)
+}
+
+// VerifyIgnoringExpiry applies every rule of Verify (signature, header,
+// iss, aud, required claims) except the time rules and the revocation
+// check. It is for ending a token's session (logout, RFC 7009 revocation)
+// with a token that has just expired: a client whose tab slept past the
+// token's lifetime must still be able to sign out, and "already logged
+// out" would be false while the session and its refresh token live on.
+// Never use it to authorise anything else.
+func (v *Verifier) VerifyIgnoringExpiry(tok string) (*Claims, error) {
+	if len(tok) > MaxTokenLen {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxTokenLen)
+	}
+	c, err := v.parse(tok, v.anyTime)
+	if err != nil {
+		return nil, err
+	}
+	if c.Issuer != v.cfg.Issuer || !slices.Contains(c.Audience, v.cfg.Audience) {
+		return nil, fmt.Errorf("%w: wrong iss or aud", ErrInvalid)
+	}
+	return c, nil
+}
+
+// parse checks the token's bytes, its header (keyFor), its signature and,
+// with v.parser, its time and iss/aud claims; then the claims RFC 9068
+// requires.
+func (v *Verifier) parse(tok string, parser *jwt.Parser) (*Claims, error) {
 	// Only the base64url alphabet and the dots: Go's base64 decoders skip
 	// CR and LF even in strict mode, so "token\n" would otherwise verify.
 	// (Checked after the cache: only tokens that passed it are cached.)
@@ -110,25 +154,21 @@ func (v *Verifier) Verify(tok string) (*Claims, error) {
 		}
 	}
 	var wc wireClaims
-	if _, err := v.parser.ParseWithClaims(tok, &wc, v.keyFor); err != nil {
+	if _, err := parser.ParseWithClaims(tok, &wc, v.keyFor); err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	// RFC 9068 §2.2: these claims are required.
-	if wc.Subject == "" || wc.SessionID == "" || wc.ID == "" || wc.IssuedAt == nil || wc.ClientID == "" {
-		return nil, fmt.Errorf("%w: a required claim (sub, sid, jti, iat, client_id) is missing", ErrInvalid)
+	if wc.Subject == "" || wc.SessionID == "" || wc.ID == "" || wc.IssuedAt == nil || wc.ExpiresAt == nil || wc.ClientID == "" {
+		return nil, fmt.Errorf("%w: a required claim (sub, sid, jti, iat, exp, client_id) is missing", ErrInvalid)
 	}
-	c := &Claims{
+	return &Claims{
 		Issuer: wc.Issuer, Subject: wc.Subject, Audience: wc.Audience,
 		ExpiresAt: wc.ExpiresAt.Time, IssuedAt: wc.IssuedAt.Time,
 		ID: wc.ID, SessionID: wc.SessionID, ClientID: wc.ClientID, Scope: wc.Scope,
-	}
-	if v.cache != nil {
-		v.cache.put(tok, c)
-	}
-	return v.checkRevoked(c)
+	}, nil
 }
 
 func (v *Verifier) checkRevoked(c *Claims) (*Claims, error) {

@@ -1020,3 +1020,32 @@ func TestVerifyConcurrent(t *testing.T) {
 		wantRefused(t, v, tok, token.ErrRevoked)
 	}
 }
+
+// TestVerifyIgnoringExpiry: the logout/revocation check takes an expired
+// token of ours, and refuses every attack row that is not about time.
+func TestVerifyIgnoringExpiry(t *testing.T) {
+	f := newAttackFixture(t)
+	v := f.verifier(0)
+	now := f.clk.Now().Unix()
+	expired := f.forge(t, f.ed, header(f.ed), with(f.claims(), "exp", now-3600))
+	wantRefused(t, v, expired, token.ErrExpired)
+	c, err := v.VerifyIgnoringExpiry(expired)
+	if err != nil || c.SessionID != "session-1" {
+		t.Fatalf("VerifyIgnoringExpiry(expired) = %+v, %v; want its claims", c, err)
+	}
+	var accepted []string
+	for _, a := range attacks() {
+		if _, err := v.VerifyIgnoringExpiry(a.tok(t, f)); err == nil {
+			accepted = append(accepted, a.name)
+		} else if !errors.Is(err, token.ErrInvalid) {
+			t.Errorf("%s: error %v does not wrap ErrInvalid", a.name, err)
+		}
+	}
+	// Exactly the rows about time: genuine tokens of ours, outside their
+	// validity window.
+	want := []string{"exp past beyond leeway", "exp exactly now minus leeway", "nbf future beyond leeway",
+		"iat future beyond leeway", "exp far past (year 1970)", "exp negative"}
+	if !slices.Equal(accepted, want) {
+		t.Errorf("VerifyIgnoringExpiry accepted %q, want only the time rows %q", accepted, want)
+	}
+}

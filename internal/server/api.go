@@ -239,6 +239,16 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, c *cal
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	// Idempotent: no credentials, or dead ones, are already logged out.
 	c, err := s.authenticate(r)
+	if errors.Is(err, errBadToken) {
+		// An expired access token of ours still names its session: end
+		// it, or "logged out" would be false while the session and its
+		// refresh token live on (a tab that slept past the token's
+		// lifetime signs out this way).
+		tok, _ := bearerToken(r)
+		if claims, verr := s.cfg.Verifier.VerifyIgnoringExpiry(tok); verr == nil {
+			c, err = &caller{UserID: claims.Subject, SessionID: claims.SessionID, Kind: session.KindToken}, nil
+		}
+	}
 	switch {
 	case errors.Is(err, authd.ErrUnauthenticated), errors.Is(err, errBadToken):
 	case err != nil:
@@ -251,7 +261,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.InfoContext(r.Context(), "logout", "user_id", c.UserID, "session_id", c.SessionID, "kind", c.Kind)
 	}
-	if _, err := r.Cookie(s.cfg.CookieName); err == nil {
+	// The cookie is cleared when it was the credential (or a dead one); a
+	// bearer logout ends the token's session and leaves a browser session
+	// that happens to share the origin alone.
+	if _, err := r.Cookie(s.cfg.CookieName); err == nil && r.Header.Get("Authorization") == "" {
 		s.clearSessionCookie(w)
 	}
 	w.Header().Set("Cache-Control", "no-store")

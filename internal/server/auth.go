@@ -93,18 +93,28 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
 		return nil, errTokenInQuery
 	}
-	if authz := r.Header.Get("Authorization"); authz != "" {
-		scheme, tok, _ := strings.Cut(authz, " ")
-		if !strings.EqualFold(scheme, "Bearer") || s.cfg.Verifier == nil {
+	if r.Header.Get("Authorization") != "" {
+		tok, ok := bearerToken(r)
+		if !ok || s.cfg.Verifier == nil {
 			return nil, authd.ErrUnauthenticated
 		}
-		claims, err := s.cfg.Verifier.Verify(strings.TrimSpace(tok))
+		claims, err := s.cfg.Verifier.Verify(tok)
 		if err != nil {
 			return nil, errBadToken
 		}
 		return &caller{UserID: claims.Subject, SessionID: claims.SessionID, Kind: session.KindToken, Scope: claims.Scope}, nil
 	}
 	return s.cookieCaller(r)
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header; ok
+// is false for no header or another scheme.
+func bearerToken(r *http.Request) (tok string, ok bool) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
 }
 
 // cookieCaller authenticates the session cookie alone (the pages accept

@@ -355,7 +355,10 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sid, owner := "", ""
 	if strings.Count(tok, ".") == 2 {
-		if c, err := s.cfg.Verifier.Verify(tok); err == nil {
+		// An expired access token of ours still names its session, and
+		// revoking it must end that session (RFC 7009 §2.1: the
+		// authorization grant goes too).
+		if c, err := s.cfg.Verifier.VerifyIgnoringExpiry(tok); err == nil {
 			sid, owner = c.SessionID, c.ClientID
 		}
 	} else if rt, err := s.cfg.Tokens.Refresher.Lookup(ctx, tok); err == nil {

@@ -1015,3 +1015,44 @@ func TestNarrowTokenCannotChangeAccount(t *testing.T) {
 	wantStatus(t, "full token changes the account", h.do(req{method: "DELETE", path: "/v1/sessions", header: bearer(full.AccessToken)}), http.StatusNoContent)
 	wantStatus(t, "the narrow token's session was ended by it", h.do(req{method: "GET", path: "/v1/user", header: bearer(narrow.AccessToken)}), http.StatusUnauthorized)
 }
+
+// TestEndSessionWithExpiredToken: an access token that has expired still
+// ends its session, by logout or by RFC 7009 revocation: "logged out" is
+// then true, and the refresh token is dead too. A bearer logout leaves a
+// browser session on the same origin alone.
+func TestEndSessionWithExpiredToken(t *testing.T) {
+	for _, how := range []string{"logout", "revoke"} {
+		t.Run(how, func(t *testing.T) {
+			h := newHarness(t, options{})
+			h.register("alice@example.com")
+			cookie := h.login("alice@example.com")
+			p := h.passwordToken("alice@example.com")
+			h.clock.Advance(11 * time.Minute) // past the 10-minute token and its leeway
+			wantStatus(t, "expired token", h.do(req{method: "GET", path: "/v1/user", header: bearer(p.AccessToken)}), http.StatusUnauthorized)
+			switch how {
+			case "logout":
+				resp := h.do(req{method: "DELETE", path: "/v1/session", cookie: cookie, header: bearer(p.AccessToken)})
+				wantStatus(t, "logout with the expired token", resp, http.StatusNoContent)
+				for _, c := range resp.Cookies() {
+					if c.Name == "__Host-authd_session" {
+						t.Errorf("a bearer logout cleared the browser's session cookie: %v", c)
+					}
+				}
+			case "revoke":
+				resp := h.postForm("/oauth2/revoke", form("token", p.AccessToken), nil)
+				wantStatus(t, "revoke the expired token", resp, http.StatusOK)
+			}
+			wantOAuthError(t, "refresh after the session ended", h.refresh(p.RefreshToken), http.StatusBadRequest, "invalid_grant")
+			wantStatus(t, "the browser session", h.do(req{method: "GET", path: "/v1/session", cookie: cookie}), http.StatusOK)
+		})
+	}
+	// A forged "expired" token ends nothing.
+	h := newHarness(t, options{})
+	h.register("bob@example.com")
+	p := h.passwordToken("bob@example.com")
+	forged := p.AccessToken[:len(p.AccessToken)-4] + "AAAA"
+	wantStatus(t, "logout with a forged token", h.do(req{method: "DELETE", path: "/v1/session", header: bearer(forged)}), http.StatusNoContent)
+	if resp := h.refresh(p.RefreshToken); resp.StatusCode != http.StatusOK {
+		t.Errorf("a forged token's logout ended the session: refresh = %d", resp.StatusCode)
+	}
+}
