@@ -86,17 +86,28 @@ func (g *Guard) stream(ctx context.Context, cursor *string) error {
 	}()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 4096), 64<<10)
+	// This connection vouches for the revocation set only once it has
+	// delivered its backlog ("ready"): until then a reconnect does not
+	// refresh lastContact, so a stream cut mid-backlog cannot make the
+	// guard trust a set that misses revocations.
+	ready := false
 	var id, event, data string
 	for sc.Scan() {
 		line := sc.Text()
-		g.lastContact.Store(g.cfg.Now().UnixNano())
+		if ready {
+			g.lastContact.Store(g.cfg.Now().UnixNano())
+		}
 		select {
 		case alive <- struct{}{}:
 		default:
 		}
 		switch {
 		case line == "":
-			g.dispatch(event, id, data, cursor)
+			if g.dispatch(event, id, data, cursor) {
+				ready = true
+				g.lastContact.Store(g.cfg.Now().UnixNano())
+				g.feedReady.Store(true)
+			}
 			id, event, data = "", "", ""
 		case strings.HasPrefix(line, ":"):
 		case strings.HasPrefix(line, "id:"):
@@ -113,15 +124,17 @@ func (g *Guard) stream(ctx context.Context, cursor *string) error {
 	return fmt.Errorf("feed closed")
 }
 
-func (g *Guard) dispatch(event, id, data string, cursor *string) {
+// dispatch applies one event; it reports whether it was "ready" (the
+// backlog is complete).
+func (g *Guard) dispatch(event, id, data string, cursor *string) bool {
 	switch event {
 	case "ready":
-		g.feedReady.Store(true)
+		return true
 	case "revoked":
 		var e feedEvent
 		if err := json.Unmarshal([]byte(data), &e); err != nil || e.SessionID == "" {
 			g.log.Warn("guard: malformed feed event", "err", err)
-			return
+			return false
 		}
 		g.revoked.Add(e.SessionID, time.Unix(e.Until, 0))
 		g.dropCookies(e.SessionID)
@@ -129,6 +142,7 @@ func (g *Guard) dispatch(event, id, data string, cursor *string) {
 			*cursor = id
 		}
 	}
+	return false
 }
 
 // dropCookies forgets cached cookie checks of a revoked session.

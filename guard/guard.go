@@ -147,6 +147,11 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("guard: Issuer and Audience are required")
 	}
+	if (cfg.ClientID == "" || cfg.ClientSecret == "") && !cfg.AcceptWhenFeedDown {
+		// Without the feed every bearer request would get 503 forever:
+		// say so now rather than at the first request.
+		return nil, errors.New("guard: ClientID and ClientSecret are required to follow the revocation feed (or set AcceptWhenFeedDown)")
+	}
 	if cfg.FeedStaleAfter <= 0 {
 		cfg.FeedStaleAfter = 5 * time.Second
 	}

@@ -31,6 +31,9 @@ func main() {
 	cookie := flag.Bool("cookie", false, "also accept authd's session cookie")
 	flag.Parse()
 
+	if os.Getenv("AUTHD_CLIENT_ID") == "" || os.Getenv("AUTHD_CLIENT_SECRET") == "" {
+		log.Fatal("set AUTHD_CLIENT_ID and AUTHD_CLIENT_SECRET (from `authd client add notes`): the revocation feed needs them")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g, err := guard.New(ctx, guard.Config{
