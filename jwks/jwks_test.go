@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -250,7 +251,7 @@ func TestParseKEK(t *testing.T) {
 		{"base64 std raw", base64.RawStdEncoding.EncodeToString(raw), true},
 		{"base64 url padded", base64.URLEncoding.EncodeToString(raw), true},
 		{"base64 url raw", base64.RawURLEncoding.EncodeToString(raw), true},
-		{"String()", want.String(), true},
+		{"Encode()", want.Encode(), true},
 		{"hex lower", hex.EncodeToString(raw), true},
 		{"hex upper", strings.ToUpper(hex.EncodeToString(raw)), true},
 		{"surrounding whitespace", "  " + base64.StdEncoding.EncodeToString(raw) + "\n", true},
@@ -294,8 +295,13 @@ func TestParseKEK(t *testing.T) {
 	if a == b || a == (jwks.KEK{}) {
 		t.Error("NewKEK is not random")
 	}
-	if got, err := jwks.ParseKEK(a.String()); err != nil || got != a {
-		t.Errorf("ParseKEK(String()) = %x, %v; want %x", got, err, a)
+	if got, err := jwks.ParseKEK(a.Encode()); err != nil || got != a {
+		t.Errorf("ParseKEK(Encode()) = %x, %v; want %x", got, err, a)
+	}
+	for _, printed := range []string{fmt.Sprint(a), fmt.Sprintf("%v %+v %#v %s", a, a, a, a), fmt.Sprint(jwks.RingConfig{KEK: a})} {
+		if strings.Contains(printed, a.Encode()) || strings.Contains(printed, fmt.Sprint([32]byte(a))) {
+			t.Errorf("a printed KEK shows the key: %s", printed)
+		}
 	}
 }
 

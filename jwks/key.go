@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"strings"
 	"time"
@@ -109,8 +110,15 @@ func NewKEK() KEK {
 	return k
 }
 
-// String encodes the KEK as base64 (for writing it to a file).
-func (k KEK) String() string { return base64.StdEncoding.EncodeToString(k[:]) }
+// Encode returns the KEK as base64, for writing it to its file. It is the
+// secret itself: never log it.
+func (k KEK) Encode() string { return base64.StdEncoding.EncodeToString(k[:]) }
+
+// String, GoString and LogValue hide the key, so that a KEK (or a struct
+// holding one) printed with %v, %#v or slog never shows it.
+func (k KEK) String() string       { return "KEK(REDACTED)" }
+func (k KEK) GoString() string     { return "jwks.KEK(REDACTED)" }
+func (k KEK) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 
 // Seal returns the stored form of k, its private key encrypted under kek
 // with AES-256-GCM and its KID as additional data (so a sealed blob cannot

@@ -48,7 +48,7 @@ func loadKEK(c *config, memory bool, log *slog.Logger) (jwks.KEK, error) {
 		if err != nil {
 			return k, fmt.Errorf("create %s: %w", path, err)
 		}
-		if _, err := f.WriteString(k.String() + "\n"); err != nil {
+		if _, err := f.WriteString(k.Encode() + "\n"); err != nil {
 			f.Close()
 			return k, fmt.Errorf("write %s: %w", path, err)
 		}
