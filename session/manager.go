@@ -177,9 +177,14 @@ func (m *Manager) Check(ctx context.Context, secret string) (*Session, error) {
 
 // ByID returns the live session with that public ID, or authd.ErrNotFound.
 func (m *Manager) ByID(ctx context.Context, id string) (*Session, error) {
-	s, err := m.store.SessionByID(ctx, id, m.cfg.Now())
+	now := m.cfg.Now()
+	s, err := m.store.SessionByID(ctx, id, now)
 	if err != nil {
 		return nil, fmt.Errorf("session by id: %w", err)
+	}
+	// As in Check: the store filters, the decision is ours.
+	if !s.Live(now) {
+		return nil, fmt.Errorf("session by id: %w", authd.ErrNotFound)
 	}
 	return s, nil
 }

@@ -11,6 +11,7 @@ package throttle
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -145,14 +146,19 @@ func (l *Limiter) sweep(now time.Time) {
 	if len(l.m) < l.cfg.MaxKeys {
 		return
 	}
-	// Still full: drop the entries whose last failure is oldest. Map order
-	// is random, so dropping a quarter at random-ish is cheap and fair.
-	drop := len(l.m) / 4
-	for k := range l.m {
-		if drop == 0 {
-			break
-		}
-		delete(l.m, k)
-		drop--
+	// Still full (a flood of keys): drop the quarter whose last failure is
+	// oldest, so the counters of accounts under attack right now, which
+	// keep failing, are the last to go. Rare, so a sort is fine.
+	type aged struct {
+		key  string
+		last time.Time
+	}
+	all := make([]aged, 0, len(l.m))
+	for k, e := range l.m {
+		all = append(all, aged{k, e.last})
+	}
+	slices.SortFunc(all, func(a, b aged) int { return a.last.Compare(b.last) })
+	for _, a := range all[:len(all)/4] {
+		delete(l.m, a.key)
 	}
 }

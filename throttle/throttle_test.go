@@ -82,3 +82,20 @@ func TestLimiterBoundedMemory(t *testing.T) {
 		t.Errorf("limiter holds %d keys, want at most 100", n)
 	}
 }
+
+// TestLimiterEvictsOldest: when a flood of keys fills the limiter, the
+// account failing right now keeps its count.
+func TestLimiterEvictsOldest(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := New(Config{MaxKeys: 100, Now: func() time.Time { return now }})
+	for i := range 1000 {
+		now = now.Add(time.Millisecond)
+		l.Fail(ctx, string(rune(i+0x4e00)))
+		now = now.Add(time.Millisecond)
+		l.Fail(ctx, "victim") // under attack throughout the flood
+	}
+	if d, _ := l.Wait(ctx, "victim"); d == 0 {
+		t.Error("the account under attack lost its count to the flood of other keys")
+	}
+}
