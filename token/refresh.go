@@ -157,19 +157,38 @@ func (r *Refresher) issue(ctx context.Context, sess *session.Session, userID, cl
 // generation and within the grace window; theft ends the whole session and
 // returns authd.ErrTokenReused. Unknown, expired and ended tokens return
 // ErrInvalidGrant.
-func (r *Refresher) Rotate(ctx context.Context, presented string) (string, *Refresh, *session.Session, error) {
+//
+// check, if not nil, sees the stored token before it is used and can
+// refuse the request (the client binding of RFC 6749 §6, the scope); its
+// error is returned as is, and the token stays unspent, so a refused
+// request cannot use up the rightful client's token.
+func (r *Refresher) Rotate(ctx context.Context, presented string, check func(*Refresh) error) (string, *Refresh, *session.Session, error) {
 	hash, ok := HashRefresh(presented)
 	if !ok {
 		return "", nil, nil, ErrInvalidGrant
 	}
 	now := r.cfg.Now()
+	known, err := r.cfg.Store.RefreshByHash(ctx, hash[:])
+	if errors.Is(err, authd.ErrNotFound) {
+		// Perhaps one of ours, pruned after its use (a replay: theft), or
+		// a token that never was.
+		return r.unknown(ctx, presented, -1)
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("look up refresh token: %w", err)
+	}
+	if check != nil {
+		if err := check(known); err != nil {
+			return "", nil, nil, err
+		}
+	}
 	// Read before the use: a first use of a token whose generation (or a
 	// later one) was already used is a sibling from the grace window being
 	// played after another sibling won — a second chain in one session,
 	// which is what a thief replaying inside the window would hold.
-	prevMax, err := r.maxUsed(ctx, presented)
+	prevMax, err := r.cfg.Store.MaxUsedGeneration(ctx, known.SessionID)
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, fmt.Errorf("redeem refresh token: %w", err)
 	}
 	rt, first, err := r.cfg.Store.UseRefresh(ctx, hash[:], now.UTC().Truncate(time.Microsecond))
 	if errors.Is(err, authd.ErrNotFound) {
@@ -257,23 +276,6 @@ func (r *Refresher) unknown(ctx context.Context, presented string, maxUsed int) 
 		return "", nil, nil, fmt.Errorf("end session after refresh token reuse: %w", err)
 	}
 	return "", &Refresh{SessionID: sid, UserID: sess.UserID, Generation: gen}, nil, authd.ErrTokenReused
-}
-
-// maxUsed returns the highest used generation of the presented token's
-// session (-1 when unknown: UseRefresh then decides).
-func (r *Refresher) maxUsed(ctx context.Context, presented string) (int, error) {
-	rt, err := r.Lookup(ctx, presented)
-	if errors.Is(err, authd.ErrNotFound) {
-		return -1, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	n, err := r.cfg.Store.MaxUsedGeneration(ctx, rt.SessionID)
-	if err != nil {
-		return 0, fmt.Errorf("redeem refresh token: %w", err)
-	}
-	return n, nil
 }
 
 // Lookup returns the refresh token presented, without using it.

@@ -140,7 +140,7 @@ func (f *refreshFixture) start(t *testing.T) (string, *session.Session) {
 // rotate redeems tok and wants success in session sid with generation gen.
 func (f *refreshFixture) rotate(t *testing.T, tok, sid string, gen int) string {
 	t.Helper()
-	child, rt, sess, err := f.r.Rotate(context.Background(), tok)
+	child, rt, sess, err := f.r.Rotate(context.Background(), tok, nil)
 	if err != nil {
 		t.Fatalf("Rotate(generation %d parent) = %v; want success", gen-1, err)
 	}
@@ -158,7 +158,7 @@ func (f *refreshFixture) rotate(t *testing.T, tok, sid string, gen int) string {
 
 func (f *refreshFixture) wantErr(t *testing.T, tok string, want error) {
 	t.Helper()
-	child, _, sess, err := f.r.Rotate(context.Background(), tok)
+	child, _, sess, err := f.r.Rotate(context.Background(), tok, nil)
 	if !errors.Is(err, want) {
 		t.Fatalf("Rotate = %v; want %v", err, want)
 	}
@@ -252,7 +252,7 @@ func TestRefreshReuseReportsToken(t *testing.T) {
 		f := newRefreshFixture(t, open, 0)
 		t0, sess := f.start(t)
 		f.rotate(t, t0, sess.ID, 1)
-		child, rt, s, err := f.r.Rotate(context.Background(), t0)
+		child, rt, s, err := f.r.Rotate(context.Background(), t0, nil)
 		if !errors.Is(err, authd.ErrTokenReused) || child != "" || s != nil || rt == nil || rt.SessionID != sess.ID || rt.Generation != 0 {
 			t.Fatalf("reuse: Rotate = %q, %+v, %v, %v; want ErrTokenReused with the reused token's record", child, rt, s, err)
 		}
@@ -573,7 +573,7 @@ func race(t *testing.T, f *refreshFixture, tok string, n int, sid string) (oks, 
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			child, _, sess, err := f.r.Rotate(context.Background(), tok)
+			child, _, sess, err := f.r.Rotate(context.Background(), tok, nil)
 			results[i] = result{child, sess, err}
 		})
 	}

@@ -234,42 +234,34 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.V
 		return
 	}
 	ctx := r.Context()
-	// The client binding and the scope are checked before the token is
-	// redeemed: a refused request must not use it up, or the rightful
-	// client's next refresh would be taken for reuse and end the session.
-	known, err := tc.Refresher.Lookup(ctx, presented)
-	if errors.Is(err, authd.ErrNotFound) {
-		// Perhaps one of our tokens, pruned after its use: Rotate tells a
-		// replay (theft: the session ends) from a token that never was.
-		var rt *token.Refresh
-		_, rt, _, err = tc.Refresher.Rotate(ctx, presented)
-		if errors.Is(err, authd.ErrTokenReused) && rt != nil {
-			s.log.WarnContext(ctx, "pruned refresh token replayed: session revoked", "session_id", rt.SessionID, "user_id", rt.UserID, "ip", s.clientIP(r))
+	// The client binding and the scope are checked on the stored token
+	// before it is redeemed: a refused request must not use it up, or the
+	// rightful client's next refresh would be taken for reuse and end the
+	// session.
+	var scope string
+	check := func(known *token.Refresh) error {
+		if known.ClientID != clientID {
+			return errRefreshOtherClient // RFC 6749 §6: bound to its client
 		}
-		if err == nil {
-			err = token.ErrInvalidGrant
+		scope = known.Scope
+		if req := form.Get("scope"); req != "" {
+			narrowed, ok := s.scopeOf(req, strings.Fields(known.Scope))
+			if !ok {
+				return errRefreshWiderScope
+			}
+			scope = narrowed
 		}
+		return nil
 	}
-	if err != nil {
-		s.writeGrantError(w, r, err)
-		return
-	}
-	if known.ClientID != clientID {
-		// RFC 6749 §6: a refresh token is bound to its client.
+	next, rt, sess, err := tc.Refresher.Rotate(ctx, presented, check)
+	switch {
+	case errors.Is(err, errRefreshOtherClient):
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
 		return
-	}
-	scope := known.Scope
-	if req := form.Get("scope"); req != "" {
-		narrowed, ok := s.scopeOf(req, strings.Fields(known.Scope))
-		if !ok {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may only narrow the original scope")
-			return
-		}
-		scope = narrowed
-	}
-	next, rt, sess, err := tc.Refresher.Rotate(ctx, presented)
-	if errors.Is(err, authd.ErrTokenReused) {
+	case errors.Is(err, errRefreshWiderScope):
+		writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may only narrow the original scope")
+		return
+	case errors.Is(err, authd.ErrTokenReused) && rt != nil:
 		s.log.WarnContext(ctx, "refresh token reused: session revoked", "session_id", rt.SessionID, "user_id", rt.UserID, "ip", s.clientIP(r))
 	}
 	if err != nil {
@@ -278,6 +270,11 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.V
 	}
 	s.issueTokens(w, r, rt.UserID, sess, clientID, scope, next)
 }
+
+var (
+	errRefreshOtherClient = errors.New("refresh token issued to another client")
+	errRefreshWiderScope  = errors.New("refresh asks for a scope beyond the original")
+)
 
 func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, userID string, sess *session.Session, clientID, scope, refresh string) {
 	tc := s.cfg.Tokens
