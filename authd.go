@@ -1,11 +1,10 @@
 // Package authd holds the vocabulary shared by authd's packages: the
-// authenticated Principal, the sentinel errors every store and service
-// returns, and the context accessors. It depends on the standard library
-// only, so any package (including resource servers) can import it.
+// sentinel errors every store and service returns, and the validation and
+// throttling error types. It depends on the standard library only, so any
+// package (including resource servers) can import it.
 package authd
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -59,25 +58,4 @@ type ThrottledError struct {
 
 func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("too many attempts; retry after %s", e.RetryAfter.Round(time.Second))
-}
-
-// Principal is the identity behind an authenticated request.
-type Principal struct {
-	UserID    string
-	SessionID string // the session's public ID
-	Kind      string // "cookie" or "token"
-	Scope     string // space-separated scopes (token mode)
-}
-
-type ctxKey struct{}
-
-// NewContext returns a copy of ctx carrying p.
-func NewContext(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, ctxKey{}, p)
-}
-
-// FromContext returns the Principal stored by NewContext, if any.
-func FromContext(ctx context.Context) (*Principal, bool) {
-	p, ok := ctx.Value(ctxKey{}).(*Principal)
-	return p, ok && p != nil
 }

@@ -60,8 +60,7 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 			s.writeAuthError(w, r, err)
 			return
 		}
-		ctx := authd.NewContext(r.Context(), &authd.Principal{UserID: c.UserID, SessionID: c.SessionID, Kind: string(c.Kind), Scope: c.Scope})
-		h(w, r.WithContext(ctx), c)
+		h(w, r, c)
 	}
 }
 
@@ -75,7 +74,7 @@ func (s *Server) fullAccess(h authedHandler) authedHandler {
 			have := strings.Fields(c.Scope)
 			for _, need := range s.cfg.Tokens.Scopes {
 				if !slices.Contains(have, need) {
-					need := strings.Join(s.cfg.Tokens.Scopes, " ")
+					need := s.allScopes
 					w.Header().Set("WWW-Authenticate", `Bearer realm="authd", error="insufficient_scope", scope="`+need+`"`)
 					writeProblem(w, problem{Type: problemType("insufficient-scope"), Title: "Insufficient scope", Status: http.StatusForbidden,
 						Detail: "Changing the account needs a token with every scope: " + need + "."})
@@ -90,7 +89,7 @@ func (s *Server) fullAccess(h authedHandler) authedHandler {
 // authenticate finds the caller: a bearer token in the Authorization
 // header wins over a cookie.
 func (s *Server) authenticate(r *http.Request) (*caller, error) {
-	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+	if strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
 		return nil, errTokenInQuery
 	}
 	if r.Header.Get("Authorization") != "" {
@@ -130,11 +129,7 @@ func (s *Server) cookieCaller(r *http.Request) (*caller, error) {
 	}
 	// A cookie session is the user's own first-party login: it carries
 	// every scope a token could be granted.
-	scope := ""
-	if s.cfg.Tokens != nil {
-		scope = strings.Join(s.cfg.Tokens.Scopes, " ")
-	}
-	return &caller{UserID: sess.UserID, SessionID: sess.ID, Kind: sess.Kind, Scope: scope, sess: sess}, nil
+	return &caller{UserID: sess.UserID, SessionID: sess.ID, Kind: sess.Kind, Scope: s.allScopes, sess: sess}, nil
 }
 
 // writeAuthError answers an authentication failure (RFC 6750 §3).

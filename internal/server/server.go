@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,9 @@ type Server struct {
 	users    userCache
 	// apiRoutes are the API patterns registered (see Routes).
 	apiRoutes []string
+	// allScopes is every scope authd grants, space-separated: a cookie
+	// session's scope, and what fullAccess asks of a token.
+	allScopes string
 }
 
 // New returns a Server.
@@ -96,6 +100,9 @@ func New(cfg Config) *Server {
 		cfg.RequestTimeout = 10 * time.Second
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if cfg.Tokens != nil {
+		s.allScopes = strings.Join(cfg.Tokens.Scopes, " ")
+	}
 	s.routes()
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
