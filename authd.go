@@ -56,6 +56,12 @@ type ThrottledError struct {
 	RetryAfter time.Duration
 }
 
+// Seconds is RetryAfter in whole seconds, at least 1: the value of a
+// Retry-After header (RFC 9110 §10.2.3).
+func (e *ThrottledError) Seconds() int {
+	return max(int(e.RetryAfter.Round(time.Second)/time.Second), 1)
+}
+
 func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("too many attempts; retry after %s", e.RetryAfter.Round(time.Second))
 }

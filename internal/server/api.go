@@ -255,11 +255,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.writeAuthError(w, r, err) // never report a logout that was not persisted
 		return
 	default:
-		if err := s.cfg.Sessions.End(r.Context(), c.SessionID); err != nil {
+		if err := s.endSession(r.Context(), c); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.log.InfoContext(r.Context(), "logout", "user_id", c.UserID, "session_id", c.SessionID, "kind", c.Kind)
 	}
 	// The cookie is cleared when it was the credential (or a dead one); a
 	// bearer logout ends the token's session and leaves a browser session
@@ -345,28 +344,22 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, c *c
 
 func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request, c *caller) {
 	id := r.PathValue("id")
-	if len(id) > 64 {
-		s.writeError(w, r, authd.ErrNotFound)
-		return
-	}
-	if err := s.cfg.Sessions.Revoke(r.Context(), c.UserID, id); err != nil {
+	if err := s.revokeSession(r.Context(), c, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if id == c.SessionID {
-		s.clearSessionCookie(w)
+	if id == c.SessionID && c.Kind == session.KindCookie {
+		s.clearSessionCookie(w) // the cookie was the credential just ended
 	}
-	s.log.InfoContext(r.Context(), "session revoked", "user_id", c.UserID, "session_id", id, "by_session", c.SessionID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handleRevokeOthers(w http.ResponseWriter, r *http.Request, c *caller) {
-	if err := s.cfg.Sessions.RevokeUser(r.Context(), c.UserID, c.SessionID); err != nil {
+	if err := s.revokeOthers(r.Context(), c); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -314,7 +314,7 @@ func (s *Server) writeGrantError(w http.ResponseWriter, r *http.Request, err err
 	var ve *authd.ValidationError
 	switch {
 	case errors.As(err, &te):
-		secs := max(int(te.RetryAfter.Round(time.Second)/time.Second), 1)
+		secs := te.Seconds()
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeOAuthError(w, http.StatusTooManyRequests, "slow_down", "too many failed attempts; retry after "+strconv.Itoa(secs)+" s")
 	case errors.As(err, &ve):

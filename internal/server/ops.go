@@ -91,3 +91,38 @@ func (s *Server) changePassword(ctx context.Context, c *caller, ip, current, nex
 	s.log.InfoContext(ctx, "password changed; other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
 	return nil
 }
+
+// endSession ends the caller's own session (logout).
+// It is shared by the JSON API and the pages.
+func (s *Server) endSession(ctx context.Context, c *caller) error {
+	if err := s.cfg.Sessions.End(ctx, c.SessionID); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "logout", "user_id", c.UserID, "session_id", c.SessionID, "kind", c.Kind)
+	return nil
+}
+
+// revokeSession ends one of the caller's sessions by its public ID. An
+// unknown ID, another user's session and an over-long ID are all
+// authd.ErrNotFound, so session IDs cannot be probed.
+// It is shared by the JSON API and the pages.
+func (s *Server) revokeSession(ctx context.Context, c *caller, id string) error {
+	if len(id) > 64 {
+		return authd.ErrNotFound
+	}
+	if err := s.cfg.Sessions.Revoke(ctx, c.UserID, id); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "session revoked", "user_id", c.UserID, "session_id", id, "by_session", c.SessionID)
+	return nil
+}
+
+// revokeOthers ends every session of the caller's but the current one.
+// It is shared by the JSON API and the pages.
+func (s *Server) revokeOthers(ctx context.Context, c *caller) error {
+	if err := s.cfg.Sessions.RevokeUser(ctx, c.UserID, c.SessionID); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
+	return nil
+}

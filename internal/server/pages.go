@@ -113,11 +113,10 @@ type pageData struct {
 }
 
 type sessionView struct {
-	ID, Device, Kind, IP  string
-	Created, LastSeen     time.Time
-	CreatedS, LastSeenS   string
-	Current               bool
-	Browser, OS, RawAgent string
+	ID, Device, Kind, IP string
+	Created, LastSeen    time.Time
+	CreatedS, LastSeenS  string
+	Current              bool
 }
 
 // notices are the results a redirect can announce: the query carries a key,
@@ -201,17 +200,10 @@ func parsePageForm(w http.ResponseWriter, r *http.Request) bool {
 	return r.ParseForm() == nil
 }
 
-// pageCaller authenticates a page request by its session cookie only: pages
-// are the browser's cookie transport, so an Authorization header plays no
-// part in them.
-func (s *Server) pageCaller(r *http.Request) (*caller, error) {
-	return s.cookieCaller(r)
-}
-
 // pageUser authenticates a page that needs a signed-in user. ok is false
 // after it answered: a redirect to the login page, or an error page.
 func (s *Server) pageUser(w http.ResponseWriter, r *http.Request) (*caller, userBody, bool) {
-	c, err := s.pageCaller(r)
+	c, err := s.cookieCaller(r)
 	if err == nil {
 		var u userBody
 		if u, err = s.userBody(r.Context(), c.UserID); err == nil {
@@ -265,7 +257,7 @@ func formError(w http.ResponseWriter, err error, d *pageData) (status int, ok bo
 		d.Alert = "Please correct the following:"
 		return http.StatusBadRequest, true
 	case errors.As(err, &te):
-		secs := max(int(te.RetryAfter.Round(time.Second)/time.Second), 1)
+		secs := te.Seconds()
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		d.Alert = "Too many attempts. Try again in " + strconv.Itoa(secs) + " seconds."
 		return http.StatusTooManyRequests, true
@@ -344,7 +336,7 @@ func (s *Server) pageRegisterPost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
 	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
-	if c, err := s.pageCaller(r); err == nil && c != nil {
+	if c, err := s.cookieCaller(r); err == nil && c != nil {
 		// Already signed in: go where the login would have gone.
 		s.seeOther(w, r, cmp.Or(returnTo, "/account"))
 		return
@@ -388,18 +380,17 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageLogoutPost(w http.ResponseWriter, r *http.Request) {
-	c, err := s.pageCaller(r)
+	c, err := s.cookieCaller(r)
 	switch {
 	case errors.Is(err, authd.ErrUnauthenticated):
 	case err != nil:
 		s.pageFailure(w, r, err) // never report a logout that was not persisted
 		return
 	default:
-		if err := s.cfg.Sessions.End(r.Context(), c.SessionID); err != nil {
+		if err := s.endSession(r.Context(), c); err != nil {
 			s.pageFailure(w, r, err)
 			return
 		}
-		s.log.InfoContext(r.Context(), "logout", "user_id", c.UserID, "session_id", c.SessionID, "kind", c.Kind)
 	}
 	if _, err := r.Cookie(s.cfg.CookieName); err == nil {
 		s.clearSessionCookie(w)
@@ -431,7 +422,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			ID: x.ID, Device: describeDevice(b, o), Kind: kindLabel(x.Kind), IP: x.IP,
 			Created: x.CreatedAt.UTC(), LastSeen: x.LastSeenAt.UTC(),
 			CreatedS: x.CreatedAt.UTC().Format("2 Jan 2006, 15:04 UTC"), LastSeenS: x.LastSeenAt.UTC().Format("2 Jan 2006, 15:04 UTC"),
-			Current: x.ID == c.SessionID, Browser: b, OS: o, RawAgent: x.UserAgent,
+			Current: x.ID == c.SessionID,
 		})
 	}
 	// This device first, then the rest newest first (the store's order).
@@ -493,11 +484,7 @@ func (s *Server) pageRevokePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if len(id) > 64 {
-		s.seeOther(w, r, "/account")
-		return
-	}
-	err := s.cfg.Sessions.Revoke(r.Context(), c.UserID, id)
+	err := s.revokeSession(r.Context(), c, id)
 	if errors.Is(err, authd.ErrNotFound) {
 		// Gone already, or another user's (indistinguishable by design):
 		// nothing to do; the list shows what is live.
@@ -508,7 +495,6 @@ func (s *Server) pageRevokePost(w http.ResponseWriter, r *http.Request) {
 		s.pageFailure(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "session revoked", "user_id", c.UserID, "session_id", id, "by_session", c.SessionID)
 	if id == c.SessionID {
 		s.clearSessionCookie(w)
 		s.seeOther(w, r, "/login?done=signed-out")
@@ -522,11 +508,10 @@ func (s *Server) pageRevokeOthersPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.cfg.Sessions.RevokeUser(r.Context(), c.UserID, c.SessionID); err != nil {
+	if err := s.revokeOthers(r.Context(), c); err != nil {
 		s.pageFailure(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
 	s.seeOther(w, r, "/account?done=revoked-all")
 }
 

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/authd/authd"
 )
@@ -49,8 +48,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, problem{Type: problemType("invalid-input"), Title: "Invalid input", Status: http.StatusBadRequest,
 			Detail: "The request has invalid fields; see errors.", Errors: ve.Fields})
 	case errors.As(err, &te):
-		secs := int(te.RetryAfter.Round(time.Second) / time.Second)
-		secs = max(secs, 1)
+		secs := te.Seconds()
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeProblem(w, problem{Type: problemType("throttled"), Title: "Too many attempts", Status: http.StatusTooManyRequests,
 			Detail: "Too many failed attempts. Try again in " + strconv.Itoa(secs) + " seconds."})
