@@ -98,20 +98,15 @@ func safeName(k string) string {
 func (s *Server) clientOf(w http.ResponseWriter, r *http.Request, form url.Values) (string, bool) {
 	tc := s.cfg.Tokens
 	if id, secret, has := basicClient(r); has {
-		c, err := tc.Clients.Authenticate(r.Context(), id, secret)
-		if err != nil {
-			if errors.Is(err, authd.ErrUnauthenticated) {
-				writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
-			} else {
-				s.writeOAuthUnavailable(w, r, err)
-			}
+		cid, ok := s.authenticateClient(w, r, id, secret)
+		if !ok {
 			return "", false
 		}
-		if cid := form.Get("client_id"); cid != "" && cid != c.ID {
+		if fid := form.Get("client_id"); fid != "" && fid != cid {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "client_id does not match the authenticated client")
 			return "", false
 		}
-		return c.ID, true
+		return cid, true
 	}
 	cid := form.Get("client_id")
 	if cid == "" || cid == tc.PublicClientID {
@@ -415,6 +410,13 @@ func (s *Server) requireClient(w http.ResponseWriter, r *http.Request) (clientID
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "HTTP Basic client authentication is required")
 		return "", false
 	}
+	return s.authenticateClient(w, r, id, secret)
+}
+
+// authenticateClient checks a confidential client's credentials; when
+// they fail it has answered (401 invalid_client, or 503 when the store
+// is down) and ok is false.
+func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, id, secret string) (clientID string, ok bool) {
 	c, err := s.cfg.Tokens.Clients.Authenticate(r.Context(), id, secret)
 	if err != nil {
 		if errors.Is(err, authd.ErrUnauthenticated) {
