@@ -31,28 +31,20 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		// create or open a data dir.
 		return usageError{fmt.Sprintf("user: unknown subcommand %q (want add, list, disable, enable or delete)", sub)}
 	}
-	var c config
-	fs := flag.NewFlagSet("authd user "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeFlags(fs, &c)
 	var importHash string
-	if sub == "add" {
-		fs.StringVar(&importHash, "password-hash", "", "import an existing argon2id (PHC) or bcrypt hash instead of reading a password")
-	}
-	if err := parse(fs, args[1:], getenv); err != nil {
-		return err
-	}
-	if err := c.validate(false); err != nil {
-		return usageError{err.Error()}
-	}
 	want := 1
 	if sub == "list" {
 		want = 0
 	}
-	if fs.NArg() != want {
-		return usageError{fmt.Sprintf("user %s: want %d argument(s), got %d", sub, want, fs.NArg())}
+	c, fs, err := adminFlags("user "+sub, args[1:], want, getenv, stderr, func(fs *flag.FlagSet) {
+		if sub == "add" {
+			fs.StringVar(&importHash, "password-hash", "", "import an existing argon2id (PHC) or bcrypt hash instead of reading a password")
+		}
+	})
+	if err != nil {
+		return err
 	}
-	svc, done, err := openAdmin(ctx, &c, stderr)
+	svc, done, err := openAdmin(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
@@ -117,8 +109,6 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return describe(err)
 		}
 		fmt.Fprintf(stdout, "%sd user %s (%s)\n", sub, u.Email, u.ID) // disabled, enabled, deleted
-	default:
-		return usageError{fmt.Sprintf("user: unknown subcommand %q", sub)}
 	}
 	return nil
 }
@@ -175,15 +165,35 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	return line, nil
 }
 
-func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// adminFlags parses an admin command's flags (the store flags, plus extra),
+// validates them, and checks that exactly nargs arguments remain. The
+// admin commands share it so that none skips a check.
+func adminFlags(name string, args []string, nargs int, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, *flag.FlagSet, error) {
 	var c config
-	fs := flag.NewFlagSet("authd migrate", flag.ContinueOnError)
+	fs := flag.NewFlagSet("authd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	storeFlags(fs, &c)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := parse(fs, args, getenv); err != nil {
+		return nil, nil, err
+	}
+	if err := c.validate(false); err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
+	if fs.NArg() != nargs {
+		return nil, nil, usageError{fmt.Sprintf("%s: want %d argument(s), got %d", name, nargs, fs.NArg())}
+	}
+	return &c, fs, nil
+}
+
+func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, _, err := adminFlags("migrate", args, 0, getenv, stderr, nil)
+	if err != nil {
 		return err
 	}
-	st, where, err := openStore(ctx, &c, true)
+	st, where, err := openStore(ctx, c, true)
 	if err != nil {
 		return err
 	}
@@ -197,26 +207,20 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return usageError{"keys: want list or rotate"}
 	}
 	sub := args[0]
-	var c config
-	fs := flag.NewFlagSet("authd keys "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeFlags(fs, &c)
-	if err := parse(fs, args[1:], getenv); err != nil {
-		return err
-	}
-	if err := c.validate(false); err != nil {
-		return usageError{err.Error()}
-	}
-	log, err := newLogger(&c, stderr)
+	c, _, err := adminFlags("keys "+sub, args[1:], 0, getenv, stderr, nil)
 	if err != nil {
 		return err
 	}
-	st, where, err := openStore(ctx, &c, true)
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	st, where, err := openStore(ctx, c, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	kek, err := loadKEK(&c, strings.HasPrefix(where, "memory"), log)
+	kek, err := loadKEK(c, strings.HasPrefix(where, "memory"), log)
 	if err != nil {
 		return err
 	}
@@ -258,25 +262,16 @@ func clientCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return usageError{"client: want add, list or delete"}
 	}
 	sub := args[0]
-	var c config
-	fs := flag.NewFlagSet("authd client "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeFlags(fs, &c)
-	if err := parse(fs, args[1:], getenv); err != nil {
-		return err
-	}
 	want := map[string]int{"add": 1, "list": 0, "delete": 1}
 	n, ok := want[sub]
 	if !ok {
 		return usageError{fmt.Sprintf("client: unknown subcommand %q", sub)}
 	}
-	if fs.NArg() != n {
-		return usageError{fmt.Sprintf("client %s: want %d argument(s), got %d", sub, n, fs.NArg())}
+	c, fs, err := adminFlags("client "+sub, args[1:], n, getenv, stderr, nil)
+	if err != nil {
+		return err
 	}
-	if err := c.validate(false); err != nil {
-		return usageError{err.Error()}
-	}
-	svc, done, err := openAdmin(ctx, &c, stderr)
+	svc, done, err := openAdmin(ctx, c, stderr)
 	if err != nil {
 		return err
 	}

@@ -173,6 +173,9 @@ func TestE2E(t *testing.T) {
 			{[]string{"serve", "--data-dir", dataDir, "--registration", "maybe"}, 2, "", "--registration must be open or closed"},
 			{[]string{"serve", "--data-dir", dataDir, "--no-such-flag"}, 2, "", "no-such-flag"},
 			{[]string{"user", "add", "--data-dir", dataDir}, 2, "", "want 1 argument(s)"},
+			{[]string{"migrate", "--data-dir", dataDir, "extra"}, 2, "", "want 0 argument(s)"},
+			{[]string{"keys", "list", "--data-dir", dataDir, "bogus"}, 2, "", "want 0 argument(s)"},
+			{[]string{"migrate", "--data-dir", dataDir, "--argon2-memory", "1"}, 2, "", "--argon2"},
 			{[]string{"serve", "--data-dir", dataDir, "--addr", "256.0.0.1:0"}, 1, "", "listen"},
 		}
 		for _, tt := range tests {
