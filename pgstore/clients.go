@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 
-	"github.com/authd/authd"
 	"github.com/authd/authd/client"
 )
 
@@ -47,12 +46,5 @@ func (s *Store) ListClients(ctx context.Context) ([]*client.Client, error) {
 
 // DeleteClient implements client.Store.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	n, err := s.exec(ctx, "delete client", `DELETE FROM clients WHERE id = $1`, id)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return authd.ErrNotFound
-	}
-	return nil
+	return s.execOne(ctx, "delete client", `DELETE FROM clients WHERE id = $1`, id)
 }

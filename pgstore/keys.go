@@ -54,25 +54,11 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string, at time.Time) 
 	if at.IsZero() {
 		return authd.Invalid("retire_at", "required", "retirement time must be set")
 	}
-	n, err := s.exec(ctx, "retire signing key",
+	return s.execOne(ctx, "retire signing key",
 		`UPDATE signing_keys SET retire_at = LEAST(retire_at, $1) WHERE kid = $2`, at, kid)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return authd.ErrNotFound
-	}
-	return nil
 }
 
 // DeleteSigningKey implements jwks.Store.
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
-	n, err := s.exec(ctx, "delete signing key", `DELETE FROM signing_keys WHERE kid = $1`, kid)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return authd.ErrNotFound
-	}
-	return nil
+	return s.execOne(ctx, "delete signing key", `DELETE FROM signing_keys WHERE kid = $1`, kid)
 }

@@ -168,15 +168,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close() // leaves the pool open
 	if _, err := migrate.Apply(ctx, db, ms, migrate.Postgres); err != nil {
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			return fmt.Errorf("pgstore: %w (%w)", cerr, err)
-		}
-		return fmt.Errorf("pgstore: %w", err)
+		return s.fail(ctx, "migrate", err)
 	}
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrationLock); err != nil {
-		return s.fail(ctx, "migrate: unlock", err)
-	}
-	return nil
+	return nil // the deferred Close releases the lock: no unlock that could fail after success
 }
 
 // Close closes every connection of the pool, waiting for connections in use
@@ -311,4 +305,17 @@ func one[T any](ctx context.Context, s *Store, op string, row pgx.Row, scan func
 		return zero, s.fail(ctx, op, err)
 	}
 	return v, nil
+}
+
+// execOne runs a statement that must affect a row: none affected is
+// authd.ErrNotFound.
+func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
+	n, err := s.exec(ctx, op, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return authd.ErrNotFound
+	}
+	return nil
 }

@@ -115,15 +115,8 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 // RevokeSession implements session.Store with one conditional UPDATE, so of
 // concurrent revokes exactly one succeeds.
 func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) error {
-	n, err := s.exec(ctx, "revoke session",
+	return s.execOne(ctx, "revoke session",
 		`UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, at, id)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return authd.ErrNotFound
-	}
-	return nil
 }
 
 // RevokeUserSessions implements session.Store with one UPDATE … RETURNING id.

@@ -71,26 +71,12 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string, at time.Time) 
 	if at.IsZero() {
 		return authd.Invalid("retire_at", "required", "retirement time must be set")
 	}
-	n, err := s.exec(ctx, "retire signing key", `UPDATE signing_keys
+	return s.execOne(ctx, "retire signing key", `UPDATE signing_keys
 		SET retire_at = CASE WHEN retire_at IS NULL OR retire_at > ?1 THEN ?1 ELSE retire_at END
 		WHERE kid = ?2`, micros(at), kid)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return authd.ErrNotFound
-	}
-	return nil
 }
 
 // DeleteSigningKey implements jwks.Store.
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
-	n, err := s.exec(ctx, "delete signing key", `DELETE FROM signing_keys WHERE kid = ?`, kid)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return authd.ErrNotFound
-	}
-	return nil
+	return s.execOne(ctx, "delete signing key", `DELETE FROM signing_keys WHERE kid = ?`, kid)
 }

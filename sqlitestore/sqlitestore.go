@@ -1,5 +1,7 @@
-// Package sqlitestore is authd's SQLite backend: one file holds users and
-// sessions, and it implements session.Store and user.Store.
+// Package sqlitestore is authd's SQLite backend: one file holds users,
+// sessions, refresh tokens, signing keys and clients (session.Store,
+// user.Store, token.RefreshStore, jwks.Store and client.Store; each is
+// asserted next to its methods).
 //
 // # Two pools, one file
 //
@@ -70,9 +72,6 @@ func Migrations() ([]migrate.Migration, error) {
 
 // Options configures Open. The zero value is ready to use.
 type Options struct {
-	// Now is accepted for symmetry with other backends and is currently
-	// unused: every time-dependent decision uses times the caller passes.
-	Now func() time.Time
 	// BusyTimeout is how long a connection waits for a lock held by another
 	// connection (for example another process) before failing. Default 5s.
 	BusyTimeout time.Duration
@@ -291,4 +290,17 @@ func (s *Store) exec(ctx context.Context, op, query string, args ...any) (int64,
 		return 0, fail(ctx, op, err)
 	}
 	return n, nil
+}
+
+// execOne runs a statement that must affect a row: none affected is
+// authd.ErrNotFound.
+func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
+	n, err := s.exec(ctx, op, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return authd.ErrNotFound
+	}
+	return nil
 }

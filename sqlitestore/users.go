@@ -86,29 +86,18 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]*user
 
 // SetPasswordHash implements user.Store.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string, at time.Time) error {
-	return s.updateUser(ctx, "set password hash",
+	return s.execOne(ctx, "set password hash",
 		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, micros(at), id)
 }
 
 // SetUserDisabled implements user.Store.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error {
-	return s.updateUser(ctx, "set user disabled",
+	return s.execOne(ctx, "set user disabled",
 		`UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?`, disabled, micros(at), id)
 }
 
 // DeleteUser implements user.Store. The user's sessions are left alone;
 // revoke them first (they expire and are deleted in time).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return s.updateUser(ctx, "delete user", `DELETE FROM users WHERE id = ?`, id)
-}
-
-func (s *Store) updateUser(ctx context.Context, op, query string, args ...any) error {
-	n, err := s.exec(ctx, op, query, args...)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return authd.ErrNotFound
-	}
-	return nil
+	return s.execOne(ctx, "delete user", `DELETE FROM users WHERE id = ?`, id)
 }
