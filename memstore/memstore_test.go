@@ -1,6 +1,7 @@
 package memstore_test
 
 import (
+	"github.com/authd/authd/internal/storetest"
 	"testing"
 
 	"github.com/authd/authd/client"
@@ -35,3 +36,5 @@ func TestKeyConformance(t *testing.T) {
 func TestClientConformance(t *testing.T) {
 	clienttest.Run(t, func(t *testing.T) client.Store { return memstore.New() })
 }
+
+func TestConcurrentStress(t *testing.T) { storetest.Stress(t, memstore.New()) }

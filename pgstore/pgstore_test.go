@@ -2,9 +2,9 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/internal/storetest"
 	"strings"
 	"sync"
 	"testing"
@@ -320,71 +320,9 @@ func dbName(t testing.TB, dsn string) string {
 	return cfg.Database
 }
 
-// TestConcurrentStress runs every kind of call from 32 goroutines at once
-// and wants no error at all.
-func TestConcurrentStress(t *testing.T) {
-	ctx := context.Background()
-	st := newStore(t)
-	now := t0
-	const workers, iters = 32, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*iters*12)
-	for w := range workers {
-		wg.Go(func() {
-			for i := range iters {
-				u := usertest.New(fmt.Sprintf("w%d-i%d-%s@example.com", w, i, rand.Text()[:6]))
-				if err := st.CreateUser(ctx, u); err != nil {
-					errs <- fmt.Errorf("CreateUser: %w", err)
-					continue
-				}
-				if _, err := st.UserByEmail(ctx, u.Email); err != nil {
-					errs <- fmt.Errorf("UserByEmail: %w", err)
-				}
-				s, h := sessiontest.New(u.ID, now)
-				if err := st.CreateSession(ctx, s, h); err != nil {
-					errs <- fmt.Errorf("CreateSession: %w", err)
-					continue
-				}
-				if _, err := st.SessionByHash(ctx, h, now.Add(time.Second)); err != nil {
-					errs <- fmt.Errorf("SessionByHash: %w", err)
-				}
-				if err := st.TouchSession(ctx, s.ID, now.Add(time.Minute), now.Add(31*time.Minute)); err != nil {
-					errs <- fmt.Errorf("TouchSession: %w", err)
-				}
-				if _, err := st.ListSessions(ctx, u.ID, now.Add(2*time.Minute)); err != nil {
-					errs <- fmt.Errorf("ListSessions: %w", err)
-				}
-				rt := tokentest.New(s.ID, 0, now)
-				if err := st.CreateRefresh(ctx, rt); err != nil {
-					errs <- fmt.Errorf("CreateRefresh: %w", err)
-				} else if _, first, err := st.UseRefresh(ctx, rt.Hash, now.Add(time.Minute)); err != nil || !first {
-					errs <- fmt.Errorf("UseRefresh = first %v, %v", first, err)
-				}
-				if g, err := st.MaxUsedGeneration(ctx, s.ID); err != nil || g != 0 {
-					errs <- fmt.Errorf("MaxUsedGeneration = %d, %v", g, err)
-				}
-				if err := st.RevokeSession(ctx, s.ID, now.Add(2*time.Minute)); err != nil {
-					errs <- fmt.Errorf("RevokeSession: %w", err)
-				}
-				if _, err := st.SessionByHash(ctx, h, now.Add(3*time.Minute)); !errors.Is(err, authd.ErrNotFound) {
-					errs <- fmt.Errorf("SessionByHash after revoke = %v, want ErrNotFound", err)
-				}
-				if _, err := st.RevokedSessions(ctx, now); err != nil {
-					errs <- fmt.Errorf("RevokedSessions: %w", err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	list, err := st.ListUsers(ctx, "", 0)
-	if err != nil || len(list) != workers*iters {
-		t.Errorf("ListUsers = %d users, %v; want %d", len(list), err, workers*iters)
-	}
-}
+// TestConcurrentStress: every kind of call from 32 goroutines at once, no
+// error at all (internal/storetest).
+func TestConcurrentStress(t *testing.T) { storetest.Stress(t, newStore(t)) }
 
 // TestTwoStoresOneDatabase: two stores (as two instances) share data.
 func TestTwoStoresOneDatabase(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
+	"github.com/authd/authd/internal/storetest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -177,59 +177,9 @@ func TestOddPath(t *testing.T) {
 	}
 }
 
-// TestConcurrentStress is the "no database is locked" guarantee: many
-// goroutines mixing writes and reads on one file see no errors at all.
-func TestConcurrentStress(t *testing.T) {
-	ctx := context.Background()
-	st := newStore(t)
-	now := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
-	const workers, iters = 32, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*iters*8)
-	for w := range workers {
-		wg.Go(func() {
-			for i := range iters {
-				u := usertest.New(fmt.Sprintf("w%d-i%d-%s@example.com", w, i, rand.Text()[:6]))
-				if err := st.CreateUser(ctx, u); err != nil {
-					errs <- fmt.Errorf("CreateUser: %w", err)
-					continue
-				}
-				if _, err := st.UserByEmail(ctx, u.Email); err != nil {
-					errs <- fmt.Errorf("UserByEmail: %w", err)
-				}
-				s, h := sessiontest.New(u.ID, now)
-				if err := st.CreateSession(ctx, s, h); err != nil {
-					errs <- fmt.Errorf("CreateSession: %w", err)
-					continue
-				}
-				if _, err := st.SessionByHash(ctx, h, now.Add(time.Second)); err != nil {
-					errs <- fmt.Errorf("SessionByHash: %w", err)
-				}
-				if err := st.TouchSession(ctx, s.ID, now.Add(time.Minute), now.Add(31*time.Minute)); err != nil {
-					errs <- fmt.Errorf("TouchSession: %w", err)
-				}
-				if _, err := st.ListSessions(ctx, u.ID, now.Add(2*time.Minute)); err != nil {
-					errs <- fmt.Errorf("ListSessions: %w", err)
-				}
-				if err := st.RevokeSession(ctx, s.ID, now.Add(2*time.Minute)); err != nil {
-					errs <- fmt.Errorf("RevokeSession: %w", err)
-				}
-				if _, err := st.SessionByHash(ctx, h, now.Add(3*time.Minute)); !errors.Is(err, authd.ErrNotFound) {
-					errs <- fmt.Errorf("SessionByHash after revoke = %v, want ErrNotFound", err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	list, err := st.ListUsers(ctx, "", 0)
-	if err != nil || len(list) != workers*iters {
-		t.Errorf("ListUsers = %d users, %v; want %d", len(list), err, workers*iters)
-	}
-}
+// TestConcurrentStress: every kind of call from 32 goroutines at once, no
+// error at all (internal/storetest).
+func TestConcurrentStress(t *testing.T) { storetest.Stress(t, newStore(t)) }
 
 // TestTwoStoresOneFile checks that two Stores (as two processes would) on
 // one file share data and do not fail with SQLITE_BUSY under light load.
