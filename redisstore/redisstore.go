@@ -57,14 +57,18 @@
 //   - CreateSession writes its four keys in one pipelined round trip
 //     (SET NX on the record and on the ID key); on a conflict it removes
 //     exactly what it added.
-//   - RevokeSession reads the ID key, then GETDELs the record (the record's
-//     disappearance is the revocation: of concurrent revokers exactly one
-//     gets it), then adds the revocation and removes the ID key and the
-//     user-index entry in one pipelined round trip.
+//   - RevokeSession reads the ID key and the record, records the
+//     revocation in the revocation list, then GETDELs the record (of
+//     concurrent revokers exactly one gets it), and last removes the ID key
+//     and the user-index entry in one pipelined round trip. Recording
+//     first means a crash half-way leaves a listed revocation of a session
+//     that still works until someone revokes it again, never a working
+//     access token of a session that no longer does.
 //   - RevokeUserSessions ("log out everywhere") reads the user's index zset
-//     (one key), GETDELs each record in one pipelined round trip, and
-//     records the revocations in a third: three round trips whatever the
-//     number of sessions, and never a keyspace scan.
+//     (one key), GETs every record in one pipelined round trip, records
+//     the revocations, GETDELs the records in one pipelined round trip and
+//     tidies in a fifth: five round trips whatever the number of sessions,
+//     and never a keyspace scan.
 //   - TouchSession updates the record in place with a Lua compare-and-set
 //     (LastSeenAt never moves back; SET … KEEPTTL), and never recreates a
 //     revoked record.
@@ -74,7 +78,7 @@
 //     Every use re-adds it, so an interrupted first use is repaired.
 //
 // Round trips: SessionByHash 1, CreateSession 1, SessionByID 2,
-// TouchSession 2, ListSessions 2, RevokeSession 3, RevokeUserSessions 3,
+// TouchSession 2, ListSessions 2, RevokeSession 5, RevokeUserSessions 5,
 // CreateRefresh 1, UseRefresh 2, RefreshByHash 1, MaxUsedGeneration 1,
 // throttle Wait/Fail/Reset 1.
 //
@@ -91,9 +95,10 @@
 //   - RevokedSessions leaves out sessions whose ExpiresAt is older than
 //     Now − TTLMargin (their keys have expired) and revocations older than
 //     RevocationRetention.
-//   - If a process dies between the steps of a revocation, the session is
-//     already unusable (its record is gone) but may be missing from the
-//     revocation list; its access tokens then live until they expire.
+//   - If a process dies between the steps of a revocation, the session may
+//     be listed as revoked while its record still exists: its access
+//     tokens are refused, and the session itself ends when the revocation
+//     is repeated (the caller saw an error, not a success).
 package redisstore
 
 import (
@@ -325,7 +330,7 @@ func ParseURL(rawURL string) (rueidis.ClientOption, error) {
 			co.Sentinel.TLSConfig = co.TLSConfig.Clone()
 		}
 	}
-	co.DisableCache = true
+	co.DisableCache = true // also forced by OpenOption; set here so the option is right on its own
 	return co, nil
 }
 

@@ -290,38 +290,23 @@ func (s *Store) tidyRevoked(ctx context.Context, userID string, revoked []*sessi
 	}
 }
 
-// RevokeUserSessions implements session.Store in four round trips
+// RevokeUserSessions implements session.Store in five round trips
 // whatever the number of sessions: the user's index (one key), a GET of
-// every record, the revocation list, and the GETDEL of every record; then
-// the tidying. It never scans the keyspace.
+// every record, the revocation list, the GETDEL of every record, and the
+// tidying. It never scans the keyspace.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redisstore: revoke user sessions: %w", err)
 	}
 	const opName = "revoke user sessions"
 	b := s.c.B()
-	first := []op{s.plain(b.Zrange().Key(s.kUser(userID)).Min("0").Max("-1").Build())}
-	if except != "" {
-		first = append(first, s.plain(b.Get().Key(s.kSessID(except)).Build()))
-	}
-	res := s.do(ctx, first...)
-	members, err := res[0].AsStrSlice()
+	members, err := s.do1(ctx, s.plain(b.Zrange().Key(s.kUser(userID)).Min("0").Max("-1").Build())).AsStrSlice()
 	if err != nil && !isNil(err) {
 		return nil, s.fail(opName, ctx, err)
-	}
-	var keep string
-	if except != "" {
-		keep, err = res[1].ToString()
-		if err != nil && !isNil(err) {
-			return nil, s.fail(opName, ctx, err)
-		}
 	}
 	var hashes [][]byte
 	var gets []op
 	for _, m := range members {
-		if m == keep && keep != "" {
-			continue
-		}
 		hashes = append(hashes, []byte(m))
 		gets = append(gets, s.plain(b.Get().Key(s.kLookup([]byte(m))).Build()))
 	}
