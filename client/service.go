@@ -70,14 +70,6 @@ func (s *Service) Authenticate(ctx context.Context, id, secret string) (*Client,
 	return c, nil
 }
 
-// Get returns a client by ID.
-func (s *Service) Get(ctx context.Context, id string) (*Client, error) {
-	c, err := s.store.ClientByID(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("get client: %w", err)
-	}
-	return c, nil
-}
 
 // List returns all clients.
 func (s *Service) List(ctx context.Context) ([]*Client, error) {

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,14 +90,7 @@ type Identity struct {
 }
 
 // HasScope reports whether the identity was granted scope.
-func (id *Identity) HasScope(scope string) bool {
-	for _, s := range id.Scopes {
-		if s == scope {
-			return true
-		}
-	}
-	return false
-}
+func (id *Identity) HasScope(scope string) bool { return slices.Contains(id.Scopes, scope) }
 
 type ctxKey struct{}
 

@@ -115,8 +115,7 @@ func HashRefresh(tok string) ([32]byte, bool) {
 		return [32]byte{}, false
 	}
 	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if !jwsChar[tok[i]] { // the same alphabet: base64url and dots
 			return [32]byte{}, false
 		}
 	}

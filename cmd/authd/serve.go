@@ -136,9 +136,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	bg.Go(func() { maintainKeys(bgCtx, tm.ring, c.KeyRotation, c.KeyPublishLead, log) })
-	bg.Go(func() {
-		svc.sessions.WatchRevocations(bgCtx, session.WatchConfig{OnError: rateLimitedWarn(log, "follow revocations", time.Minute)})
-	})
+	if !strings.HasPrefix(where, "memory") {
+		// Only another process can revoke behind this one's back; an
+		// in-memory store has no other process to follow.
+		bg.Go(func() {
+			svc.sessions.WatchRevocations(bgCtx, session.WatchConfig{OnError: rateLimitedWarn(log, "follow revocations", time.Minute)})
+		})
+	}
 	bg.Go(func() {
 		sweep(bgCtx, func(ctx context.Context, grace time.Duration) (int, error) {
 			if _, err := st.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {
