@@ -70,7 +70,6 @@ func (s *Service) Authenticate(ctx context.Context, id, secret string) (*Client,
 	return c, nil
 }
 
-
 // List returns all clients.
 func (s *Service) List(ctx context.Context) ([]*Client, error) {
 	cs, err := s.store.ListClients(ctx)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -450,6 +451,8 @@ func BenchmarkSessionByHash(b *testing.B) {
 	})
 }
 
+// BenchmarkUseRefresh is one rotation's store work (create a token, then
+// redeem it), as on the other backends: serial, and from 32 goroutines.
 func BenchmarkUseRefresh(b *testing.B) {
 	for _, bk := range []struct {
 		name string
@@ -457,35 +460,23 @@ func BenchmarkUseRefresh(b *testing.B) {
 	}{{"standalone", redistest.Standalone}, {"cluster", redistest.Cluster}} {
 		b.Run(bk.name, func(b *testing.B) {
 			st := redistest.NewStore(b, bk.url(b), redisstore.Options{})
-			ctx := context.Background()
-			const n = 1000
-			tokens := make([][]byte, n)
-			for i := range n {
-				rt := tokentest.New(fmt.Sprintf("session-%d", i), 0, t0)
-				if err := st.CreateRefresh(ctx, rt); err != nil {
-					b.Fatal(err)
-				}
-				tokens[i] = rt.Hash
-			}
-			b.Run("serial", func(b *testing.B) {
-				i := 0
-				for b.Loop() {
-					if _, _, err := st.UseRefresh(ctx, tokens[i%n], t0); err != nil {
-						b.Fatal(err)
-					}
-					i++
-				}
-			})
+			b.Run("serial", func(b *testing.B) { tokentest.BenchRotation(b, st) })
 			b.Run("parallel", func(b *testing.B) {
+				ctx := context.Background()
+				var chains atomic.Int64
 				b.SetParallelism(16)
 				b.RunParallel(func(pb *testing.PB) {
-					i := 0
-					for pb.Next() {
-						if _, _, err := st.UseRefresh(ctx, tokens[i%n], t0); err != nil {
+					sid := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), chains.Add(1))
+					for gen := 0; pb.Next(); gen++ {
+						rt := tokentest.New(sid, gen, t0)
+						if err := st.CreateRefresh(ctx, rt); err != nil {
 							b.Error(err)
 							return
 						}
-						i++
+						if _, first, err := st.UseRefresh(ctx, rt.Hash, t0.Add(time.Second)); err != nil || !first {
+							b.Errorf("UseRefresh = first %v, %v", first, err)
+							return
+						}
 					}
 				})
 			})

@@ -14,8 +14,16 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Process IDs go to a file: start_authd runs in a $(...) subshell, whose
+# changes to a shell array would never reach this shell's cleanup.
+pidfile="$work/pids"
+cleanup() {
+  if [ -f "$pidfile" ]; then
+    while read -r p; do kill "$p" 2>/dev/null || true; done <"$pidfile"
+  fi
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 if ! command -v wrk >/dev/null; then
@@ -32,14 +40,14 @@ start_authd() { # name, extra flags...
   local name=$1; shift
   local p; p=$(port)
   "$work/authd" serve --addr "127.0.0.1:$p" --data-dir "$work/$name" --login-throttle off --log-level error "$@" >/dev/null 2>&1 &
-  pids+=($!)
+  echo $! >>"$pidfile"
   wait_up "http://127.0.0.1:$p"
   echo "http://127.0.0.1:$p"
 }
 
 TP=$(port)
 "$work/trivial" --addr "127.0.0.1:$TP" >/dev/null 2>&1 &
-pids+=($!)
+echo $! >>"$pidfile"
 TRIVIAL="http://127.0.0.1:$TP"
 sleep 0.3
 

@@ -177,6 +177,14 @@ func (c *config) validate(serving bool) error {
 	if c.Argon2Memory < 8*1024 || c.Argon2Memory > 1<<20 {
 		errs = append(errs, errors.New("--argon2-memory must be between 8192 and 1048576 KiB"))
 	}
+	// Values a component would otherwise replace with its default without
+	// a word: refuse them.
+	if c.HashConcurrency < 1 {
+		errs = append(errs, errors.New("--hash-concurrency must be at least 1"))
+	}
+	if c.DBMaxConns < 1 {
+		errs = append(errs, errors.New("--database-max-conns must be at least 1"))
+	}
 	if !jwks.Supported(c.SigningAlg) {
 		errs = append(errs, fmt.Errorf("--signing-alg must be EdDSA, ES256 or RS256, not %q", c.SigningAlg))
 	}
@@ -227,6 +235,9 @@ func (c *config) validate(serving bool) error {
 			if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 				errs = append(errs, errors.New("--issuer must be an http(s) URL without query or fragment (RFC 8414 §2)"))
 			}
+		}
+		if c.TokenCacheSize == 0 || c.TokenCacheSize < -1 {
+			errs = append(errs, errors.New("--token-cache-size must be at least 1, or -1 to disable the cache"))
 		}
 		if c.ShutdownTimeout <= 0 {
 			errs = append(errs, errors.New("--shutdown-timeout must be positive"))

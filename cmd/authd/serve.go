@@ -57,7 +57,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		"argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Time, c.Argon2Threads),
 		"hash_concurrency", c.HashConcurrency, "password_min_length", c.PasswordMinLength,
 		"login_throttle", c.LoginThrottle, "throttle_account_free", c.ThrottleAccountMax,
-		"throttle_ip_free", c.ThrottleIPMax, "throttle_max_delay", c.ThrottleMaxDelay)
+		"throttle_ip_free", c.ThrottleIPMax, "throttle_base_delay", c.ThrottleBaseDelay, "throttle_max_delay", c.ThrottleMaxDelay,
+		"database_max_conns", c.DBMaxConns, "auto_migrate", c.AutoMigrate, "redis_prefix", c.RedisPrefix,
+		"token_cache_size", c.TokenCacheSize, "key_publish_lead", c.KeyPublishLead, "public_client_id", c.PublicClientID,
+		"shutdown_timeout", c.ShutdownTimeout, "shutdown_delay", c.ShutdownDelay, "log_format", c.LogFormat)
 	if c.Registration == "open" && c.TLSCert == "" {
 		log.Debug("serving plain HTTP: put authd behind TLS outside development (the __Host- cookie is Secure)")
 	}

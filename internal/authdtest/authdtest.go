@@ -31,6 +31,16 @@ var (
 	buildErr  error
 )
 
+// Main runs a package's tests and then removes the binary Binary built:
+// call it from TestMain (func TestMain(m *testing.M) { authdtest.Main(m) }).
+func Main(m *testing.M) {
+	code := m.Run()
+	if buildBin != "" {
+		os.RemoveAll(filepath.Dir(buildBin))
+	}
+	os.Exit(code)
+}
+
 // Binary returns the path of an authd binary built from this module,
 // building it on first use. Tests that need it skip under -short.
 func Binary(t testing.TB) string {
