@@ -73,6 +73,9 @@ func NewRing(ctx context.Context, cfg RingConfig) (*Ring, error) {
 		if err := r.store(ctx, k); err != nil {
 			return nil, err
 		}
+		if err := r.Reload(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -94,6 +97,7 @@ func (r *Ring) snapshot() []*Key {
 	return nil
 }
 
+// store seals k and writes it; the caller reloads.
 func (r *Ring) store(ctx context.Context, k *Key) error {
 	sk, err := k.Seal(r.cfg.KEK)
 	if err != nil {
@@ -102,7 +106,7 @@ func (r *Ring) store(ctx context.Context, k *Key) error {
 	if err := r.cfg.Store.CreateSigningKey(ctx, sk); err != nil {
 		return fmt.Errorf("jwks: store key: %w", err)
 	}
-	return r.Reload(ctx)
+	return nil
 }
 
 // Reload re-reads the keys from the store (another instance may have
@@ -200,12 +204,8 @@ func (r *Ring) Rotate(ctx context.Context, alg string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	sk, err := k.Seal(r.cfg.KEK)
-	if err != nil {
+	if err := r.store(ctx, k); err != nil {
 		return nil, err
-	}
-	if err := r.cfg.Store.CreateSigningKey(ctx, sk); err != nil {
-		return nil, fmt.Errorf("jwks: store key: %w", err)
 	}
 	for _, old := range r.snapshot() {
 		if old.RetireAt.IsZero() || old.RetireAt.After(k.ActivateAt) {
