@@ -171,8 +171,8 @@ func (s *Store) CreateSession(ctx context.Context, ss *session.Session, secretHa
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var h [32]byte
-	if copy(h[:], secretHash) != len(h) || len(secretHash) != len(h) {
+	h, ok := key32(secretHash)
+	if !ok {
 		return authd.Invalid("secret_hash", "invalid", "secret hash must be 32 bytes")
 	}
 	s.mu.Lock()
@@ -194,12 +194,14 @@ func (s *Store) SessionByHash(ctx context.Context, hash []byte, now time.Time) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var h [32]byte
-	copy(h[:], hash)
+	h, ok := key32(hash)
+	if !ok {
+		return nil, authd.ErrNotFound
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	id, ok := s.byHash[h]
-	if !ok || len(hash) != len(h) {
+	if !ok {
 		return nil, authd.ErrNotFound
 	}
 	return s.live(id, now)
@@ -329,4 +331,14 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (in
 		}
 	}
 	return n, nil
+}
+
+// key32 turns a 32-byte hash into a map key; ok is false for any other
+// length.
+func key32(b []byte) (k [32]byte, ok bool) {
+	if len(b) != len(k) {
+		return k, false
+	}
+	copy(k[:], b)
+	return k, true
 }

@@ -22,11 +22,10 @@ func (s *Store) CreateRefresh(ctx context.Context, rt *token.Refresh) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var h [32]byte
-	if len(rt.Hash) != len(h) {
+	h, ok := key32(rt.Hash)
+	if !ok {
 		return authd.Invalid("hash", "invalid", "refresh token hash must be 32 bytes")
 	}
-	copy(h[:], rt.Hash)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.refresh[h]; ok {
@@ -42,11 +41,10 @@ func (s *Store) UseRefresh(ctx context.Context, hash []byte, at time.Time) (*tok
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	var h [32]byte
-	if len(hash) != len(h) {
+	h, ok := key32(hash)
+	if !ok {
 		return nil, false, authd.ErrNotFound
 	}
-	copy(h[:], hash)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt, ok := s.refresh[h]
@@ -65,11 +63,10 @@ func (s *Store) RefreshByHash(ctx context.Context, hash []byte) (*token.Refresh,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var h [32]byte
-	if len(hash) != len(h) {
+	h, ok := key32(hash)
+	if !ok {
 		return nil, authd.ErrNotFound
 	}
-	copy(h[:], hash)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	rt, ok := s.refresh[h]
