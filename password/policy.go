@@ -43,9 +43,7 @@ func (p Policy) minLength() int {
 
 // MaxLen is the effective byte limit: passwords longer than this are refused
 // before any hashing.
-func (p Policy) MaxLen() int { return p.maxBytes() }
-
-func (p Policy) maxBytes() int {
+func (p Policy) MaxLen() int {
 	switch {
 	case p.MaxBytes <= 0:
 		return defaultMaxBytes
@@ -77,7 +75,7 @@ func (e *PolicyError) Error() string { return e.Msg }
 // Check measures the NFC form but does not change pw; hashing uses the exact
 // bytes given (see the package documentation).
 func (p Policy) Check(pw string) error {
-	if limit := p.maxBytes(); len(pw) > limit {
+	if limit := p.MaxLen(); len(pw) > limit {
 		return &PolicyError{Reason: "too_long", Msg: fmt.Sprintf("password is too long (at most %d bytes)", limit)}
 	}
 	if !utf8.ValidString(pw) || strings.IndexByte(pw, 0) >= 0 {
