@@ -166,7 +166,7 @@ func TestTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 		thr := redisstore.NewThrottle(st, "ttl", throttle.Config{Forget: time.Hour, Now: func() time.Time { return now }})
-		if err := thr.Fail(ctx, "k"); err != nil {
+		if _, err := thr.Reserve(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
 		keys, err := redistest.Keys(ctx, st, prefix)
@@ -230,81 +230,61 @@ func TestThrottle(t *testing.T) {
 		ref := throttle.New(cfg)
 		ctx := context.Background()
 		const key = "alice@example.com"
-		check := func(step string) {
+		// attempt makes one attempt through th and through the reference
+		// Limiter, and wants the same answer from both.
+		attempt := func(th *redisstore.Throttle, step string) time.Duration {
 			t.Helper()
-			want, _ := ref.Wait(ctx, key)
-			for name, th := range map[string]*redisstore.Throttle{"a": a, "b": b} {
-				got, err := th.Wait(ctx, key)
-				if err != nil || got != want {
-					t.Errorf("%s: %s.Wait = %v, %v; want %v (throttle.Limiter)", step, name, got, err, want)
-				}
+			want, _ := ref.Reserve(ctx, key)
+			got, err := th.Reserve(ctx, key)
+			if err != nil || got != want {
+				t.Errorf("%s: Reserve = %v, %v; want %v (throttle.Limiter)", step, got, err, want)
 			}
+			return got
 		}
-		check("fresh")
-		for i := range 10 {
+		for i := range 30 {
 			th := a
 			if i%2 == 1 {
 				th = b
 			}
-			if err := th.Fail(ctx, key); err != nil {
-				t.Fatal(err)
-			}
-			ref.Fail(ctx, key)
-			check(fmt.Sprintf("after failure %d", i+1))
+			attempt(th, fmt.Sprintf("attempt %d", i+1))
 			advance(700 * time.Millisecond)
-			check(fmt.Sprintf("700ms after failure %d", i+1))
 		}
-		if d, _ := a.Wait(ctx, key); d != 20*time.Second-700*time.Millisecond {
-			t.Errorf("at the ceiling: Wait = %v, want %v", d, 20*time.Second-700*time.Millisecond)
+		if d, _ := ips.Reserve(ctx, key); d != 0 {
+			t.Errorf("another throttle name shares the count: Reserve = %v", d)
 		}
-		if d, _ := ips.Wait(ctx, key); d != 0 {
-			t.Errorf("another throttle name shares the count: Wait = %v", d)
+		advance(20 * time.Second)
+		attempt(a, "at the ceiling, after it")
+		if d := attempt(b, "at the ceiling, at once"); d != 20*time.Second {
+			t.Errorf("at the ceiling: Reserve = %v, want 20s", d)
 		}
 		// Forget after quiet.
 		advance(time.Hour)
-		check("after Forget")
-		a.Fail(ctx, key)
-		ref.Fail(ctx, key)
-		check("first failure after Forget")
-		for range 4 {
-			b.Fail(ctx, key)
-			ref.Fail(ctx, key)
+		for i := range 4 {
+			attempt(a, fmt.Sprintf("attempt %d after Forget", i+1))
 		}
-		check("counting again")
+		for range 2 {
+			if err := b.Release(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			ref.Release(ctx, key)
+		}
+		attempt(a, "after two releases")
 		if err := b.Reset(ctx, key); err != nil {
 			t.Fatal(err)
 		}
 		ref.Reset(ctx, key)
-		check("after Reset")
-		if d, _ := a.Wait(ctx, key); d != 0 {
-			t.Errorf("after Reset through b, a.Wait = %v, want 0", d)
+		for i := range 3 {
+			attempt(a, fmt.Sprintf("attempt %d after Reset", i+1))
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := a.Wait(cctx, key); !errors.Is(err, context.Canceled) {
-			t.Errorf("Wait(cancelled) = %v", err)
+		if _, err := a.Reserve(cctx, key); !errors.Is(err, context.Canceled) {
+			t.Errorf("Reserve(cancelled) = %v", err)
 		}
-		if err := a.Fail(cctx, key); !errors.Is(err, context.Canceled) {
-			t.Errorf("Fail(cancelled) = %v", err)
+		if err := a.Release(cctx, key); !errors.Is(err, context.Canceled) {
+			t.Errorf("Release(cancelled) = %v", err)
 		}
 	})
-}
-
-// TestThrottleConcurrent: failures from many goroutines are all counted.
-func TestThrottleConcurrent(t *testing.T) {
-	url := redistest.Standalone(t)
-	st := redistest.NewStore(t, url, redisstore.Options{})
-	now := t0
-	cfg := throttle.Config{Free: 100, BaseDelay: time.Second, MaxDelay: time.Hour, Now: func() time.Time { return now }}
-	th := redisstore.NewThrottle(st, "c", cfg)
-	var wg sync.WaitGroup
-	for range 101 {
-		wg.Go(func() { th.Fail(context.Background(), "k") })
-	}
-	wg.Wait()
-	if d, err := th.Wait(context.Background(), "k"); d != time.Second || err != nil {
-		t.Errorf("after 101 concurrent failures (Free 100): Wait = %v, %v; want 1s", d, err)
-	}
 }
 
 func TestParseURL(t *testing.T) {

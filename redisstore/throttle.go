@@ -4,92 +4,113 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authd/authd/throttle"
 )
 
 // Throttle is a login throttle whose counts live in Redis, so every authd
-// instance sharing the store sees the same failures. It follows
+// instance sharing the store sees the same attempts. It follows
 // throttle.Limiter's curve exactly: the count and the time of the last
-// failure are stored (hash P t:<name>:<key>), and the wait is computed in
-// Go with throttle.Delay. The key expires after cfg.Forget without a
-// failure. cfg.MaxKeys is not used: Redis's memory policy bounds it.
+// counted attempt are stored (hash P t:<name>:<key>), and the curve comes
+// from throttle.Config.Steps as a script argument, so it is decided in Go
+// only. Reserve decides and counts in one Lua script, which Redis runs
+// atomically: concurrent attempts on one key get through exactly as the
+// curve allows. The key expires after cfg.Forget without an attempt.
+// cfg.MaxKeys is not used: Redis's memory policy bounds it.
 type Throttle struct {
-	s    *Store
-	name string
-	cfg  throttle.Config
+	s     *Store
+	name  string
+	cfg   throttle.Config
+	steps string // comma-separated µs: the wait after attempt Free+1+i
 }
 
-// failScript counts a failure at ARGV[1] (µs): the count restarts when the
-// previous failure is ARGV[2] µs old or more (Forget); the key expires
-// after ARGV[3] ms. It returns the count.
-var failScript = newScript(`
-local k = KEYS[1]
-local f = redis.call('HGET', k, 'f')
-local l = redis.call('HGET', k, 'l')
-local now = ARGV[1]
-local n = 1
-if f and l and tonumber(now) - tonumber(l) < tonumber(ARGV[2]) then
-  n = tonumber(f) + 1
-  if tonumber(l) > tonumber(now) then now = l end
+// throttleLib computes the wait after count n: 0 up to Free (ARGV[4]),
+// then the n-Free'th of the steps (ARGV[5]), then the ceiling (ARGV[6]).
+const throttleLib = `
+local function wait_after(n)
+  local free = tonumber(ARGV[4])
+  if n <= free then return 0 end
+  local i = 0
+  for s in string.gmatch(ARGV[5], '[^,]+') do
+    i = i + 1
+    if i == n - free then return tonumber(s) end
+  end
+  return tonumber(ARGV[6])
 end
-redis.call('HSET', k, 'f', tostring(n), 'l', now)
+`
+
+// reserveScript counts an attempt at ARGV[1] (µs) unless the key must
+// wait; the count restarts when the last counted attempt is ARGV[2] µs old
+// or more (Forget); the key expires after ARGV[3] ms. It returns 0 when
+// the attempt was counted, else the wait in µs.
+var reserveScript = newScript(throttleLib + `
+local k = KEYS[1]
+local now = tonumber(ARGV[1])
+local n = tonumber(redis.call('HGET', k, 'f') or '0')
+local l = tonumber(redis.call('HGET', k, 'l') or '0')
+if n > 0 and now - l >= tonumber(ARGV[2]) then n = 0 end
+if n > 0 then
+  local wait = l + wait_after(n) - now
+  if wait > 0 then return wait end
+  if l > now then now = l end
+end
+n = n + 1
+redis.call('HSET', k, 'f', string.format('%d', n), 'l', string.format('%d', now))
 redis.call('PEXPIRE', k, ARGV[3])
-return n
+return 0
+`)
+
+// releaseScript gives back one counted attempt.
+var releaseScript = newScript(`
+local k = KEYS[1]
+local n = tonumber(redis.call('HGET', k, 'f') or '0')
+if n <= 1 then redis.call('DEL', k) return 0 end
+redis.call('HSET', k, 'f', string.format('%d', n - 1))
+return n - 1
 `)
 
 // NewThrottle returns a Throttle named name (accounts, ips…: each name is
 // its own key space) with throttle.New's defaults for zero fields.
 func NewThrottle(store *Store, name string, cfg throttle.Config) *Throttle {
-	return &Throttle{s: store, name: name, cfg: cfg.WithDefaults()}
+	cfg = cfg.WithDefaults()
+	var steps []string
+	for _, d := range cfg.Steps() {
+		steps = append(steps, strconv.FormatInt(d.Microseconds(), 10))
+	}
+	return &Throttle{s: store, name: name, cfg: cfg, steps: strings.Join(steps, ",")}
 }
 
-// Wait returns how long key must wait before its next attempt (0: go).
-func (t *Throttle) Wait(ctx context.Context, key string) (time.Duration, error) {
+// Reserve counts one attempt for key if it may go now (0), or returns the
+// wait and counts nothing.
+func (t *Throttle) Reserve(ctx context.Context, key string) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("redisstore: throttle wait: %w", err)
-	}
-	now := t.cfg.Now()
-	vals, err := t.s.c.Do(ctx, t.s.c.B().Hmget().Key(t.s.kThrottle(t.name, key)).Field("f", "l").Build()).ToArray()
-	if err != nil {
-		return 0, t.s.fail("throttle wait", ctx, err)
-	}
-	if len(vals) != 2 {
-		return 0, nil
-	}
-	f, err1 := vals[0].AsInt64()
-	l, err2 := vals[1].AsInt64()
-	if err1 != nil || err2 != nil {
-		return 0, nil // no failures recorded
-	}
-	last := time.UnixMicro(l)
-	if now.Sub(last) >= t.cfg.Forget {
-		return 0, nil
-	}
-	until := last.Add(throttle.Delay(int(f), t.cfg.Free, t.cfg.BaseDelay, t.cfg.MaxDelay))
-	if d := until.Sub(now); d > 0 {
-		return d, nil
-	}
-	return 0, nil
-}
-
-// Fail records a failed attempt for key.
-func (t *Throttle) Fail(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("redisstore: throttle fail: %w", err)
+		return 0, fmt.Errorf("redisstore: throttle reserve: %w", err)
 	}
 	now := t.cfg.Now()
 	ms := (t.cfg.Forget + time.Millisecond - 1) / time.Millisecond
-	err := t.s.do1(ctx, t.s.lua(failScript, t.s.kThrottle(t.name, key),
-		micros(now), strconv.FormatInt(t.cfg.Forget.Microseconds(), 10), strconv.FormatInt(int64(ms), 10))).Error()
+	wait, err := t.s.do1(ctx, t.s.lua(reserveScript, t.s.kThrottle(t.name, key),
+		micros(now), strconv.FormatInt(t.cfg.Forget.Microseconds(), 10), strconv.FormatInt(int64(ms), 10),
+		strconv.Itoa(t.cfg.Free), t.steps, strconv.FormatInt(t.cfg.MaxDelay.Microseconds(), 10))).AsInt64()
 	if err != nil {
-		return t.s.fail("throttle fail", ctx, err)
+		return 0, t.s.fail("throttle reserve", ctx, err)
+	}
+	return time.Duration(wait) * time.Microsecond, nil
+}
+
+// Release gives back one attempt reserved for key.
+func (t *Throttle) Release(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: throttle release: %w", err)
+	}
+	if err := t.s.do1(ctx, t.s.lua(releaseScript, t.s.kThrottle(t.name, key))).Error(); err != nil {
+		return t.s.fail("throttle release", ctx, err)
 	}
 	return nil
 }
 
-// Reset forgets key's failures.
+// Reset forgets key's attempts.
 func (t *Throttle) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: throttle reset: %w", err)

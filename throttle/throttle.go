@@ -1,6 +1,8 @@
-// Package throttle slows down password guessing: failed logins are counted
-// per key (an account, a client IP) and, past a number of free attempts,
-// each further attempt must wait a delay that doubles up to a ceiling.
+// Package throttle slows down password guessing: attempts are counted per
+// key (an account, a client IP, a known device) before the password is
+// checked and, past a number of free attempts, each further attempt must
+// wait a delay that doubles up to a ceiling. A successful login resets or
+// releases what it reserved, so only failures accumulate.
 //
 // It never locks an account permanently: NIST SP 800-63B-4 §3.2.2 asks for
 // at most 100 consecutive failures per account over a practical period
@@ -39,9 +41,10 @@ type Limiter struct {
 }
 
 type entry struct {
-	fails int
-	last  time.Time // last failure
+	n     int       // attempts counted (reserved and not released)
+	last  time.Time // last counted attempt
 	until time.Time // no attempt before this
+	seen  time.Time // last attempt, counted or refused: eviction order
 }
 
 // New returns a Limiter.
@@ -74,43 +77,59 @@ func (cfg Config) WithDefaults() Config {
 	return cfg
 }
 
-// Wait returns how long the key must wait before its next attempt; 0 means
-// go ahead. The error is always nil for the in-memory Limiter; it is there
-// for shared backends.
-func (l *Limiter) Wait(_ context.Context, key string) (time.Duration, error) {
+// Reserve counts one attempt for key if key may make one now, and returns
+// 0. If key must still wait, it returns the wait and counts nothing, so a
+// refused attempt never lengthens the wait. Deciding and counting happen
+// under one lock: of any number of concurrent callers, exactly as many get
+// through as the curve allows (Free, then one per delay). The error is
+// always nil for the in-memory Limiter; it is there for shared backends.
+//
+// Counting the attempt BEFORE the password is hashed, not the failure
+// after it, is what makes the throttle hold against guesses sent in
+// parallel (NIST SP 800-63B-4 §3.2.2; OWASP ASVS 5.0 6.3.1).
+func (l *Limiter) Reserve(_ context.Context, key string) (time.Duration, error) {
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.m[key]
-	if !ok {
-		return 0, nil
-	}
-	if now.Sub(e.last) >= l.cfg.Forget {
+	if ok && now.Sub(e.last) >= l.cfg.Forget {
 		delete(l.m, key)
-		return 0, nil
+		ok = false
 	}
-	if d := e.until.Sub(now); d > 0 {
-		return d, nil
-	}
-	return 0, nil
-}
-
-// Fail records a failed attempt for key.
-func (l *Limiter) Fail(_ context.Context, key string) error {
-	now := l.cfg.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.m[key]
-	if !ok || now.Sub(e.last) >= l.cfg.Forget {
+	if ok {
+		e.seen = now
+		if d := e.until.Sub(now); d > 0 {
+			return d, nil
+		}
+	} else {
 		if len(l.m) >= l.cfg.MaxKeys {
 			l.sweep(now)
 		}
 		e = &entry{}
 		l.m[key] = e
 	}
-	e.fails++
-	e.last = now
-	e.until = now.Add(Delay(e.fails, l.cfg.Free, l.cfg.BaseDelay, l.cfg.MaxDelay))
+	e.n++
+	e.last, e.seen = now, now
+	e.until = now.Add(l.cfg.Delay(e.n))
+	return 0, nil
+}
+
+// Release gives back one attempt reserved for key: the attempt turned out
+// not to be a failed guess (it succeeded on a key that is not reset on
+// success, such as a client IP, or it never reached the password check).
+// The wait is recomputed from the remaining count.
+func (l *Limiter) Release(_ context.Context, key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.m[key]
+	if !ok {
+		return nil
+	}
+	if e.n--; e.n <= 0 {
+		delete(l.m, key)
+		return nil
+	}
+	e.until = e.last.Add(l.cfg.Delay(e.n))
 	return nil
 }
 
@@ -122,19 +141,44 @@ func (l *Limiter) Reset(_ context.Context, key string) error {
 	return nil
 }
 
-// Delay is the wait imposed after the n-th consecutive failure.
-func Delay(n, free int, base, ceiling time.Duration) time.Duration {
-	if n <= free {
+// Len returns the number of keys held.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// Delay is the wait imposed after the n-th counted attempt: none for the
+// first Free, then BaseDelay doubling up to MaxDelay. cfg must have its
+// defaults applied (WithDefaults). Shared backends use it so every backend
+// follows one curve.
+func (cfg Config) Delay(n int) time.Duration {
+	if n <= cfg.Free {
 		return 0
 	}
-	d := base
-	for i := free + 1; i < n; i++ {
+	d := cfg.BaseDelay
+	for i := cfg.Free + 1; i < n; i++ {
 		d *= 2
-		if d >= ceiling {
-			return ceiling
+		if d >= cfg.MaxDelay {
+			return cfg.MaxDelay
 		}
 	}
-	return min(d, ceiling)
+	return min(d, cfg.MaxDelay)
+}
+
+// Steps lists the curve for backends that must apply it inside the store
+// (a Lua script, one SQL statement): Steps()[i] is Delay(Free+1+i), and
+// every count past the list waits MaxDelay. The curve is decided here
+// only. cfg must have its defaults applied.
+func (cfg Config) Steps() []time.Duration {
+	var s []time.Duration
+	for n := cfg.Free + 1; ; n++ {
+		d := cfg.Delay(n)
+		s = append(s, d)
+		if d >= cfg.MaxDelay || len(s) >= 64 {
+			return s
+		}
+	}
 }
 
 func (l *Limiter) sweep(now time.Time) {
@@ -146,16 +190,17 @@ func (l *Limiter) sweep(now time.Time) {
 	if len(l.m) < l.cfg.MaxKeys {
 		return
 	}
-	// Still full (a flood of keys): drop the quarter whose last failure is
-	// oldest, so the counters of accounts under attack right now, which
-	// keep failing, are the last to go. Rare, so a sort is fine.
+	// Still full (a flood of keys): drop the quarter whose last attempt
+	// (counted or refused) is oldest, so the counters of accounts under
+	// attack right now, which keep being tried, are the last to go. Rare,
+	// so a sort is fine.
 	type aged struct {
 		key  string
 		last time.Time
 	}
 	all := make([]aged, 0, len(l.m))
 	for k, e := range l.m {
-		all = append(all, aged{k, e.last})
+		all = append(all, aged{k, e.seen})
 	}
 	slices.SortFunc(all, func(a, b aged) int { return a.last.Compare(b.last) })
 	for _, a := range all[:len(all)/4] {

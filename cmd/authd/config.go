@@ -42,6 +42,7 @@ type config struct {
 	ThrottleIPMax      int
 	ThrottleBaseDelay  time.Duration
 	ThrottleMaxDelay   time.Duration
+	ThrottleIPv6Prefix int
 	ShutdownTimeout    time.Duration
 	ShutdownDelay      time.Duration
 	Issuer             string
@@ -99,6 +100,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.ThrottleIPMax, "throttle-ip-free", 20, "failed logins per client IP before delays start")
 	fs.DurationVar(&c.ThrottleBaseDelay, "throttle-base-delay", time.Second, "first delay; it doubles with each further failure")
 	fs.DurationVar(&c.ThrottleMaxDelay, "throttle-max-delay", 15*time.Minute, "longest delay (never a permanent lock-out)")
+	fs.IntVar(&c.ThrottleIPv6Prefix, "throttle-ipv6-prefix", 64, "IPv6 clients share a per-IP budget per prefix of this length (IPv4: per address)")
 	fs.StringVar(&c.Issuer, "issuer", "", "iss of access tokens and base URL of the OAuth metadata (default: http(s)://<addr>)")
 	fs.StringVar(&c.Audience, "audience", "authd", "aud of access tokens")
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", 10*time.Second, "a just-rotated refresh token may be redeemed again this long (two tabs refreshing at once); 0 disables")
@@ -212,6 +214,9 @@ func (c *config) validate(serving bool) error {
 		}
 		if _, err := c.proxies(); err != nil {
 			errs = append(errs, err)
+		}
+		if c.ThrottleIPv6Prefix < 32 || c.ThrottleIPv6Prefix > 128 {
+			errs = append(errs, errors.New("--throttle-ipv6-prefix must be between 32 and 128"))
 		}
 		if c.ThrottleAccountMax < 1 || c.ThrottleIPMax < 1 || c.ThrottleBaseDelay <= 0 || c.ThrottleMaxDelay < c.ThrottleBaseDelay {
 			errs = append(errs, errors.New("throttle settings must be positive, max delay ≥ base delay"))

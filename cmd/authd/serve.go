@@ -58,6 +58,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		"hash_concurrency", c.HashConcurrency, "password_min_length", c.PasswordMinLength,
 		"login_throttle", c.LoginThrottle, "throttle_account_free", c.ThrottleAccountMax,
 		"throttle_ip_free", c.ThrottleIPMax, "throttle_base_delay", c.ThrottleBaseDelay, "throttle_max_delay", c.ThrottleMaxDelay,
+		"throttle_ipv6_prefix", c.ThrottleIPv6Prefix,
 		"database_max_conns", c.DBMaxConns, "auto_migrate", c.AutoMigrate, "redis_prefix", c.RedisPrefix,
 		"token_cache_size", c.TokenCacheSize, "key_publish_lead", c.KeyPublishLead, "public_client_id", c.PublicClientID,
 		"shutdown_timeout", c.ShutdownTimeout, "shutdown_delay", c.ShutdownDelay, "log_format", c.LogFormat)
@@ -99,6 +100,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Users:    svc.users, Sessions: svc.sessions, Store: st,
 		RegistrationClosed: c.Registration == "closed",
 		TrustedProxies:     proxies,
+		IPv6Prefix:         c.ThrottleIPv6Prefix,
+		DeviceKey:          tm.deviceKey,
 		Logger:             log,
 	}
 	if c.LoginThrottle == "on" {

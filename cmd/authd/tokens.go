@@ -70,6 +70,8 @@ type tokenMode struct {
 	ring     *jwks.Ring
 	verifier *token.Verifier
 	server   *server.TokenConfig
+	// deviceKey signs the device cookies of the login throttle.
+	deviceKey []byte
 }
 
 func newTokenMode(ctx context.Context, c *config, st store, svc services, memory bool, issuerURL string, log *slog.Logger, now func() time.Time) (*tokenMode, error) {
@@ -112,7 +114,11 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 		IssuerURL: issuerURL, Scopes: strings.Fields(c.Scopes), PublicClientID: c.PublicClientID,
 		AccessTTL: c.AccessTokenTTL,
 	}
-	return &tokenMode{ring: ring, verifier: verifier, server: tc}, nil
+	// The device-cookie key (internal/server/device.go) is derived from the
+	// KEK too: every instance recognises a device another one marked.
+	dev := hmac.New(sha256.New, kek[:])
+	dev.Write([]byte("authd device-cookie MAC v1"))
+	return &tokenMode{ring: ring, verifier: verifier, server: tc, deviceKey: dev.Sum(nil)}, nil
 }
 
 // maintainKeys reloads the key ring (another instance or `authd keys

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/authd/authd"
@@ -84,70 +83,28 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) clientIP(r *http.Request) string { return clientIP(r, s.cfg.TrustedProxies) }
 
-// throttleKeys are the keys a login attempt is counted under.
-func throttleKey(email string) string {
-	if n, err := user.NormalizeEmail(email); err == nil {
-		return "acct:" + n
-	}
-	return "acct:" + strings.ToLower(strings.TrimSpace(email))
-}
-
-// checkThrottle refuses an attempt whose account or IP must still wait.
-func (s *Server) checkThrottle(ctx context.Context, acct, ip string) error {
-	var wait time.Duration
-	for _, c := range []struct {
-		t   Throttler
-		key string
-	}{{s.cfg.AccountThrottle, acct}, {s.cfg.IPThrottle, "ip:" + ip}} {
-		if c.t == nil {
-			continue
-		}
-		d, err := c.t.Wait(ctx, c.key)
-		if err != nil {
-			return err
-		}
-		wait = max(wait, d)
-	}
-	if wait > 0 {
-		return &authd.ThrottledError{RetryAfter: wait}
-	}
-	return nil
-}
-
-func (s *Server) recordFailure(ctx context.Context, acct, ip string) {
-	if t := s.cfg.AccountThrottle; t != nil {
-		if err := t.Fail(ctx, acct); err != nil {
-			s.log.WarnContext(ctx, "throttle: record failure", "err", err)
-		}
-	}
-	if t := s.cfg.IPThrottle; t != nil {
-		if err := t.Fail(ctx, "ip:"+ip); err != nil {
-			s.log.WarnContext(ctx, "throttle: record failure", "err", err)
-		}
-	}
-}
-
 // login checks credentials under the throttle and returns the user. It is
-// shared by every login transport.
-func (s *Server) login(ctx context.Context, email, pw, ip string) (*user.User, error) {
+// shared by every login transport. A successful sign-in marks the client
+// as a known device of the account (device.go).
+func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string) (*user.User, error) {
+	ctx := r.Context()
 	acct := throttleKey(email)
-	if err := s.checkThrottle(ctx, acct, ip); err != nil {
-		return nil, err
-	}
-	u, err := s.cfg.Users.Authenticate(ctx, email, pw)
-	if errors.Is(err, authd.ErrUnauthenticated) {
-		s.recordFailure(ctx, acct, ip)
-		s.log.InfoContext(ctx, "login failed", "ip", ip)
-		return nil, err
-	}
+	g, err := s.admit(ctx, r, acct)
 	if err != nil {
 		return nil, err
 	}
-	if t := s.cfg.AccountThrottle; t != nil {
-		if err := t.Reset(ctx, acct); err != nil {
-			s.log.WarnContext(ctx, "throttle: reset", "err", err)
-		}
+	u, err := s.cfg.Users.Authenticate(ctx, email, pw)
+	switch {
+	case errors.Is(err, authd.ErrUnauthenticated):
+		g.failed()
+		s.log.InfoContext(ctx, "login failed", "ip", s.clientIP(r), "known_device", g.known)
+		return nil, err
+	case err != nil:
+		g.abandon(ctx)
+		return nil, err
 	}
+	g.succeeded(ctx)
+	s.rememberDevice(w, r, acct)
 	return u, nil
 }
 
@@ -169,13 +126,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ip := s.clientIP(r)
-	u, err := s.login(r.Context(), in.Email, in.Password, ip)
+	u, err := s.login(w, r, in.Email, in.Password)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	sess, err := s.startCookieSession(w, r, u, ip)
+	sess, err := s.startCookieSession(w, r, u, s.clientIP(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -313,7 +269,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, c 
 		s.writeError(w, r, err)
 		return
 	}
-	err := s.changePassword(r.Context(), c, s.clientIP(r), in.CurrentPassword, in.NewPassword)
+	err := s.changePassword(r, c, in.CurrentPassword, in.NewPassword)
 	if errors.Is(err, authd.ErrUnauthenticated) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
 		writeProblem(w, problem{Type: problemType("wrong-password"), Title: "Wrong password", Status: http.StatusUnauthorized,

@@ -78,6 +78,8 @@ type options struct {
 	storeWrap          func(backend) backend
 	grace              time.Duration // refresh grace; 0 means the default 10 s, negative means none
 	accessTTL          time.Duration
+	// throttle builds the login throttles (default: throttle.New).
+	throttle func(t *testing.T, name string, cfg throttle.Config) server.Throttler
 }
 
 // cheap Argon2id parameters keep tests fast; the cost itself is tested in
@@ -136,8 +138,12 @@ func newHarness(t *testing.T, o options) *harness {
 		},
 	}
 	if !o.noThrottle {
-		cfg.AccountThrottle = throttle.New(throttle.Config{Free: 5, Now: c.Now})
-		cfg.IPThrottle = throttle.New(throttle.Config{Free: 20, Now: c.Now})
+		mk := o.throttle
+		if mk == nil {
+			mk = func(_ *testing.T, _ string, cfg throttle.Config) server.Throttler { return throttle.New(cfg) }
+		}
+		cfg.AccountThrottle = mk(t, "acct", throttle.Config{Free: 5, Now: c.Now})
+		cfg.IPThrottle = mk(t, "ip", throttle.Config{Free: 20, Now: c.Now})
 	}
 	if o.trusted != "" {
 		cfg.TrustedProxies = mustPrefixes(t, o.trusted)

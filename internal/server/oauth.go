@@ -194,7 +194,7 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.
 	}
 	ctx := r.Context()
 	ip := s.clientIP(r)
-	u, err := s.login(ctx, username, pw, ip)
+	u, err := s.login(w, r, username, pw)
 	if err != nil {
 		s.writeGrantError(w, r, err)
 		return

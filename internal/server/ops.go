@@ -18,18 +18,22 @@ import (
 // as worth limiting as logins.
 // It is shared by the JSON API and the pages.
 func (s *Server) register(ctx context.Context, email, pw, ip string) (*user.User, error) {
-	regKey := "reg:" + ip
-	if t := s.cfg.IPThrottle; t != nil {
-		if d, err := t.Wait(ctx, regKey); err != nil {
+	regKey := "reg:" + s.ipBucket(ip)
+	t := s.cfg.IPThrottle
+	if t != nil {
+		// Counted before the hash, like a login attempt (attempts.go).
+		if d, err := t.Reserve(ctx, regKey); err != nil {
 			return nil, err
 		} else if d > 0 {
 			return nil, &authd.ThrottledError{RetryAfter: d}
 		}
 	}
 	u, err := s.cfg.Users.Register(ctx, email, pw)
-	if t := s.cfg.IPThrottle; t != nil && (err == nil || errors.Is(err, authd.ErrConflict)) {
-		if err := t.Fail(ctx, regKey); err != nil {
-			s.log.WarnContext(ctx, "throttle: record registration", "err", err)
+	if t != nil && err != nil && !errors.Is(err, authd.ErrConflict) {
+		// Refused before any hashing (invalid input) or not done (store
+		// failure): not an attempt worth counting.
+		if err := t.Release(ctx, regKey); err != nil {
+			s.log.WarnContext(ctx, "throttle: release registration", "err", err)
 		}
 	}
 	if err != nil {
@@ -66,28 +70,30 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 }
 
 // changePassword changes the caller's password. A stolen session must not
-// become a password-guessing oracle: wrong current passwords count against
-// the account (and the IP) like failed logins.
+// become a password-guessing oracle: the current password is checked under
+// the same throttle as a login to the account (attempts.go), so a stolen
+// session adds no guesses to the login budget.
 // It is shared by the JSON API and the pages.
-func (s *Server) changePassword(ctx context.Context, c *caller, ip, current, next string) error {
-	// The same account bucket as logins, so a stolen session adds no
-	// guesses to the login budget.
+func (s *Server) changePassword(r *http.Request, c *caller, current, next string) error {
+	ctx := r.Context()
 	u, err := s.userBody(ctx, c.UserID)
 	if err != nil {
 		return err
 	}
-	acct := throttleKey(u.Email)
-	if err := s.checkThrottle(ctx, acct, ip); err != nil {
-		return err
-	}
-	err = s.cfg.Users.ChangePassword(ctx, c.UserID, current, next, c.SessionID)
-	if errors.Is(err, authd.ErrUnauthenticated) {
-		s.recordFailure(ctx, acct, ip)
-		return err
-	}
+	g, err := s.admit(ctx, r, throttleKey(u.Email))
 	if err != nil {
 		return err
 	}
+	err = s.cfg.Users.ChangePassword(ctx, c.UserID, current, next, c.SessionID)
+	switch {
+	case errors.Is(err, authd.ErrUnauthenticated):
+		g.failed()
+		return err
+	case err != nil:
+		g.abandon(ctx)
+		return err
+	}
+	g.succeeded(ctx)
 	s.log.InfoContext(ctx, "password changed; other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
 	return nil
 }

@@ -354,12 +354,11 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	email, pw := r.PostFormValue("email"), r.PostFormValue("password")
 	d.Email, d.ReturnTo = email, safeReturnTo(r.PostFormValue("return_to"))
-	ctx := r.Context()
 	ip := s.clientIP(r)
 	err := requireFields(map[string]string{"email": email, "password": pw})
 	var u *user.User
 	if err == nil {
-		u, err = s.login(ctx, email, pw, ip)
+		u, err = s.login(w, r, email, pw)
 	}
 	if err == nil {
 		_, err = s.startCookieSession(w, r, u, ip)
@@ -458,7 +457,7 @@ func (s *Server) pagePasswordPost(w http.ResponseWriter, r *http.Request) {
 	cur, next := r.PostFormValue("current_password"), r.PostFormValue("new_password")
 	err := requireFields(map[string]string{"current_password": cur, "new_password": next})
 	if err == nil {
-		err = s.changePassword(r.Context(), c, s.clientIP(r), cur, next)
+		err = s.changePassword(r, c, cur, next)
 	}
 	if err != nil {
 		status, ok := formError(w, err, d)

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -20,17 +21,6 @@ import (
 	"github.com/authd/authd/user"
 )
 
-// Throttler slows down password guessing for one kind of key (accounts or
-// client IPs). throttle.Limiter implements it; a shared backend can too.
-type Throttler interface {
-	// Wait returns how long key must wait before its next attempt (0: go).
-	Wait(ctx context.Context, key string) (time.Duration, error)
-	// Fail records a failed attempt.
-	Fail(ctx context.Context, key string) error
-	// Reset forgets key's failures.
-	Reset(ctx context.Context, key string) error
-}
-
 // Pinger reports whether the store is reachable, for /readyz.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -45,6 +35,15 @@ type Config struct {
 	// per client IP; nil disables that limit (--login-throttle off).
 	AccountThrottle Throttler
 	IPThrottle      Throttler
+	// IPv6Prefix is the prefix length by which IPv6 clients share one
+	// per-IP throttle budget; default 64. IPv4 clients are counted by
+	// address.
+	IPv6Prefix int
+	// DeviceKey is the HMAC key of the device cookie that exempts a
+	// client that signed in to an account before from failures made
+	// elsewhere (device.go). Instances sharing a store must share it;
+	// default: random per process.
+	DeviceKey []byte
 	// RegistrationClosed makes POST /v1/users answer 403.
 	RegistrationClosed bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
@@ -78,6 +77,7 @@ type Server struct {
 	handler  http.Handler
 	draining atomic.Bool
 	users    userCache
+	inflight inflight // password guesses running per throttle key
 	// apiRoutes are the API patterns registered (see Routes).
 	apiRoutes []string
 	// allScopes is every scope authd grants, space-separated: a cookie
@@ -98,6 +98,13 @@ func New(cfg Config) *Server {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.IPv6Prefix <= 0 || cfg.IPv6Prefix > 128 {
+		cfg.IPv6Prefix = 64
+	}
+	if len(cfg.DeviceKey) == 0 {
+		cfg.DeviceKey = make([]byte, 32)
+		rand.Read(cfg.DeviceKey)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	if cfg.Tokens != nil {
