@@ -277,5 +277,3 @@ func cookieNamed(resp *http.Response, name string) *http.Cookie {
 	}
 	return nil
 }
-
-
