@@ -1,0 +1,107 @@
+// Package event names what happens to sessions and accounts, and carries
+// it from where it happens to everyone who reacts: the access-token
+// revocation set, the revocation feed, the session look-up cache of other
+// instances — and, as they are built, the audit trail, the outbox behind
+// mails and webhooks, metrics and back-channel logout.
+//
+// A Bus is synchronous: Publish runs every handler in the order they
+// subscribed, in the caller's goroutine, so a handler that must not lose an
+// event (the revocation set) has it before the operation that caused it
+// returns. Handlers must therefore be quick and must not block; one that
+// does slow work queues it (the feed drops a follower that cannot keep up,
+// which then catches up from its cursor).
+//
+// The package uses the standard library only, so every domain package can
+// publish without importing another.
+package event
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Kind names an event.
+type Kind string
+
+// The kinds published today.
+const (
+	// SessionRevoked: a session ended before its time (its cookie, refresh
+	// chain and access tokens with it). Cause says why.
+	SessionRevoked Kind = "session.revoked"
+	// KeyRevoked: a signing key was withdrawn; KeyID names it.
+	KeyRevoked Kind = "key.revoked"
+)
+
+// Cause says why a session was revoked.
+type Cause string
+
+// The causes of SessionRevoked.
+const (
+	CauseLogout          Cause = "logout"           // the session's own holder signed out
+	CauseRevokedByUser   Cause = "revoked_by_user"  // from another of the user's sessions
+	CauseSignOutOthers   Cause = "sign_out_others"  // "sign out everywhere else"
+	CausePasswordChanged Cause = "password_changed" // ASVS 5.0 7.4.3
+	CauseUserDisabled    Cause = "user_disabled"
+	CauseUserDeleted     Cause = "user_deleted"
+	CauseRefreshReused   Cause = "refresh_reused" // a used refresh token came back: theft
+	CauseTokenRevoked    Cause = "token_revoked"  // RFC 7009 revocation of one of its tokens
+	CauseOperator        Cause = "operator"       // the CLI
+	// CauseElsewhere: revoked by another instance or process; this one
+	// learned it from the store. Consumers that record events (audit,
+	// webhooks) skip these: the instance that caused it recorded it.
+	CauseElsewhere Cause = "elsewhere"
+)
+
+// Event is one thing that happened. Fields that do not apply are empty.
+type Event struct {
+	Kind      Kind
+	At        time.Time
+	UserID    string
+	SessionID string
+	Cause     Cause
+	KeyID     string
+}
+
+// Remote reports whether the event happened on another instance and was
+// only learned here.
+func (e Event) Remote() bool { return e.Cause == CauseElsewhere }
+
+// Handler reacts to an event. It must not block.
+type Handler func(context.Context, Event)
+
+// Publisher is what a producer of events needs: Bus implements it.
+type Publisher interface {
+	Publish(ctx context.Context, e Event)
+}
+
+// Bus delivers each published event to every subscriber. The zero value
+// is ready to use and safe for concurrent use.
+type Bus struct {
+	mu sync.RWMutex
+	hs []Handler
+}
+
+// Subscribe adds h; it sees every event published afterwards.
+func (b *Bus) Subscribe(h Handler) {
+	b.mu.Lock()
+	b.hs = append(b.hs, h)
+	b.mu.Unlock()
+}
+
+// Publish runs every handler on e, in subscription order.
+func (b *Bus) Publish(ctx context.Context, e Event) {
+	b.mu.RLock()
+	hs := b.hs
+	b.mu.RUnlock()
+	for _, h := range hs {
+		h(ctx, e)
+	}
+}
+
+// Discard is a Publisher that drops every event.
+var Discard Publisher = discard{}
+
+type discard struct{}
+
+func (discard) Publish(context.Context, Event) {}

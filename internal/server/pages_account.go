@@ -1,0 +1,213 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/session"
+)
+
+// The account page: the password, the devices (sessions), the token demo.
+
+func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request) {
+	c, u, ok := s.pageUser(w, r)
+	if !ok {
+		return
+	}
+	d := &pageData{Title: "Your account", Nav: "account", User: u.Email, Email: u.Email,
+		Notice: notices[r.URL.Query().Get("done")]}
+	s.renderAccount(w, r, http.StatusOK, c, d)
+}
+
+func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status int, c *caller, d *pageData) {
+	list, err := s.cfg.Sessions.List(r.Context(), c.UserID)
+	if err != nil {
+		s.pageFailure(w, r, err)
+		return
+	}
+	for _, x := range list {
+		b, o := parseUserAgent(x.UserAgent)
+		d.Sessions = append(d.Sessions, sessionView{
+			ID: x.ID, Device: describeDevice(b, o), Kind: kindLabel(x.Kind), IP: x.IP,
+			Created: x.CreatedAt.UTC(), LastSeen: x.LastSeenAt.UTC(),
+			CreatedS: x.CreatedAt.UTC().Format("2 Jan 2006, 15:04 UTC"), LastSeenS: x.LastSeenAt.UTC().Format("2 Jan 2006, 15:04 UTC"),
+			Current: x.ID == c.SessionID,
+		})
+	}
+	// This device first, then the rest newest first (the store's order).
+	for i, v := range d.Sessions {
+		if v.Current && i > 0 {
+			copy(d.Sessions[1:i+1], d.Sessions[:i])
+			d.Sessions[0] = v
+			break
+		}
+	}
+	d.Scripts = []string{"/static/account.js"}
+	s.render(w, r, status, "account", d)
+}
+
+func kindLabel(k session.Kind) string {
+	if k == session.KindToken {
+		return "Token session"
+	}
+	return "Browser session"
+}
+
+func (s *Server) pagePasswordPost(w http.ResponseWriter, r *http.Request) {
+	c, u, ok := s.pageUser(w, r)
+	if !ok {
+		return
+	}
+	d := &pageData{Title: "Your account", Nav: "account", User: u.Email, Email: u.Email}
+	if !parsePageForm(w, r) {
+		d.Alert = "The form could not be read. Please try again."
+		s.renderAccount(w, r, http.StatusBadRequest, c, d)
+		return
+	}
+	cur, next := r.PostFormValue("current_password"), r.PostFormValue("new_password")
+	err := requireFields(map[string]string{"current_password": cur, "new_password": next})
+	if err == nil {
+		err = s.changePassword(r, c, cur, next)
+	}
+	if err != nil {
+		status, ok := formError(w, err, d)
+		if !ok {
+			s.pageFailure(w, r, err)
+			return
+		}
+		if errors.Is(err, authd.ErrUnauthenticated) {
+			d.Alert = ""
+			d.Messages = []string{"The current password is wrong."}
+			d.Fields = map[string]string{"current_password": "The current password is wrong."}
+			status = http.StatusBadRequest
+		}
+		s.renderAccount(w, r, status, c, d)
+		return
+	}
+	s.seeOther(w, r, "/account?done=password")
+}
+
+func (s *Server) pageRevokePost(w http.ResponseWriter, r *http.Request) {
+	c, _, ok := s.pageUser(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	err := s.revokeSession(r.Context(), c, id)
+	if errors.Is(err, authd.ErrNotFound) {
+		// Gone already, or another user's (indistinguishable by design):
+		// nothing to do; the list shows what is live.
+		s.seeOther(w, r, "/account")
+		return
+	}
+	if err != nil {
+		s.pageFailure(w, r, err)
+		return
+	}
+	if id == c.SessionID {
+		s.clearSessionCookie(w)
+		s.seeOther(w, r, "/login?done=signed-out")
+		return
+	}
+	s.seeOther(w, r, "/account?done=revoked")
+}
+
+func (s *Server) pageRevokeOthersPost(w http.ResponseWriter, r *http.Request) {
+	c, _, ok := s.pageUser(w, r)
+	if !ok {
+		return
+	}
+	if err := s.revokeOthers(r.Context(), c); err != nil {
+		s.pageFailure(w, r, err)
+		return
+	}
+	s.seeOther(w, r, "/account?done=revoked-all")
+}
+
+// --- token-mode demo ---
+
+func (s *Server) pageDemo(w http.ResponseWriter, r *http.Request) {
+	d := &pageData{Title: "Browser token mode", Nav: "demo", Tokens: s.cfg.Tokens != nil}
+	if d.Tokens {
+		d.Scripts = []string{"/static/demo.js"}
+	} else {
+		d.Alert = "Token mode is not enabled on this server."
+	}
+	s.render(w, r, http.StatusOK, "demo", d)
+}
+
+// --- static assets ---
+
+// parseUserAgent names the browser (with its major version) and the OS of
+// a User-Agent header, for the device list. It knows the common browsers
+// and the two HTTP clients people script with; anything else is "".
+func parseUserAgent(ua string) (browser, os string) {
+	ver := func(token string) string {
+		i := strings.Index(ua, token)
+		if i < 0 {
+			return ""
+		}
+		v := ua[i+len(token):]
+		if j := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
+			v = v[:j]
+		}
+		return v
+	}
+	named := func(name, token string) string {
+		if v := ver(token); v != "" {
+			return name + " " + v
+		}
+		return name
+	}
+	switch {
+	case strings.HasPrefix(ua, "curl/"):
+		return named("curl", "curl/"), ""
+	case strings.HasPrefix(ua, "Go-http-client/"):
+		return "Go HTTP client", ""
+	case strings.Contains(ua, "Edg/"):
+		browser = named("Edge", "Edg/")
+	case strings.Contains(ua, "EdgiOS/"):
+		browser = named("Edge", "EdgiOS/")
+	case strings.Contains(ua, "EdgA/"):
+		browser = named("Edge", "EdgA/")
+	case strings.Contains(ua, "Firefox/"):
+		browser = named("Firefox", "Firefox/")
+	case strings.Contains(ua, "FxiOS/"):
+		browser = named("Firefox", "FxiOS/")
+	case strings.Contains(ua, "CriOS/"):
+		browser = named("Chrome", "CriOS/")
+	case strings.Contains(ua, "Chrome/"): // also HeadlessChrome/ and Chromium builds
+		browser = named("Chrome", "Chrome/")
+	case strings.Contains(ua, "Safari/") && strings.Contains(ua, "Version/"):
+		browser = named("Safari", "Version/")
+	}
+	switch {
+	case strings.Contains(ua, "Android"):
+		os = "Android"
+	case strings.Contains(ua, "iPhone"), strings.Contains(ua, "iPad"), strings.Contains(ua, "iPod"):
+		os = "iOS"
+	case strings.Contains(ua, "Windows"):
+		os = "Windows"
+	case strings.Contains(ua, "Macintosh"), strings.Contains(ua, "Mac OS X"):
+		os = "macOS"
+	case strings.Contains(ua, "CrOS"):
+		os = "ChromeOS"
+	case strings.Contains(ua, "Linux"), strings.Contains(ua, "X11"):
+		os = "Linux"
+	}
+	return browser, os
+}
+
+func describeDevice(browser, os string) string {
+	switch {
+	case browser != "" && os != "":
+		return browser + " on " + os
+	case browser != "":
+		return browser
+	case os != "":
+		return "Unknown browser on " + os
+	}
+	return "Unknown device"
+}

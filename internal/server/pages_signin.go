@@ -1,0 +1,126 @@
+package server
+
+import (
+	"cmp"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/authd/authd"
+	"github.com/authd/authd/user"
+)
+
+// The sign-in pages: register, sign in, sign out.
+
+func (s *Server) pageRegister(w http.ResponseWriter, r *http.Request) {
+	d := &pageData{Title: "Create an account", Nav: "register", ReturnTo: safeReturnTo(r.URL.Query().Get("return_to"))}
+	if s.cfg.RegistrationClosed {
+		d.Closed = true
+		d.Alert = "Registration is closed on this server. Ask an administrator for an account."
+		s.render(w, r, http.StatusForbidden, "register", d)
+		return
+	}
+	s.render(w, r, http.StatusOK, "register", d)
+}
+
+func (s *Server) pageRegisterPost(w http.ResponseWriter, r *http.Request) {
+	d := &pageData{Title: "Create an account", Nav: "register"}
+	if s.cfg.RegistrationClosed {
+		d.Closed = true
+		d.Alert = "Registration is closed on this server. Ask an administrator for an account."
+		s.render(w, r, http.StatusForbidden, "register", d)
+		return
+	}
+	if !parsePageForm(w, r) {
+		d.Alert = "The form could not be read. Please try again."
+		s.render(w, r, http.StatusBadRequest, "register", d)
+		return
+	}
+	email, pw := r.PostFormValue("email"), r.PostFormValue("password")
+	d.Email, d.ReturnTo = email, safeReturnTo(r.PostFormValue("return_to"))
+	err := requireFields(map[string]string{"email": email, "password": pw})
+	if err == nil {
+		_, err = s.register(r.Context(), email, pw, s.clientIP(r))
+	}
+	if err != nil {
+		status, ok := formError(w, err, d)
+		if !ok {
+			s.pageFailure(w, r, err)
+			return
+		}
+		s.render(w, r, status, "register", d)
+		return
+	}
+	to := "/login?done=registered"
+	if d.ReturnTo != "" {
+		to += "&" + url.Values{"return_to": {d.ReturnTo}}.Encode()
+	}
+	s.seeOther(w, r, to)
+}
+
+// --- login and logout ---
+
+func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
+	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
+	if c, err := s.cookieCaller(r); err == nil && c != nil {
+		// Already signed in: go where the login would have gone.
+		s.seeOther(w, r, cmp.Or(returnTo, "/account"))
+		return
+	}
+	d := &pageData{Title: "Sign in", Nav: "login", ReturnTo: returnTo, Notice: notices[r.URL.Query().Get("done")]}
+	s.render(w, r, http.StatusOK, "login", d)
+}
+
+func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
+	d := &pageData{Title: "Sign in", Nav: "login"}
+	if !parsePageForm(w, r) {
+		d.Alert = "The form could not be read. Please try again."
+		s.render(w, r, http.StatusBadRequest, "login", d)
+		return
+	}
+	email, pw := r.PostFormValue("email"), r.PostFormValue("password")
+	d.Email, d.ReturnTo = email, safeReturnTo(r.PostFormValue("return_to"))
+	ip := s.clientIP(r)
+	err := requireFields(map[string]string{"email": email, "password": pw})
+	var u *user.User
+	if err == nil {
+		u, err = s.login(w, r, email, pw)
+	}
+	if err == nil {
+		_, err = s.startCookieSession(w, r, u, ip)
+	}
+	if err != nil {
+		status, ok := formError(w, err, d)
+		if !ok {
+			s.pageFailure(w, r, err)
+			return
+		}
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
+		}
+		s.render(w, r, status, "login", d)
+		return
+	}
+	s.seeOther(w, r, cmp.Or(d.ReturnTo, "/account"))
+}
+
+func (s *Server) pageLogoutPost(w http.ResponseWriter, r *http.Request) {
+	c, err := s.cookieCaller(r)
+	switch {
+	case errors.Is(err, authd.ErrUnauthenticated):
+	case err != nil:
+		s.pageFailure(w, r, err) // never report a logout that was not persisted
+		return
+	default:
+		if err := s.endSession(r.Context(), c); err != nil {
+			s.pageFailure(w, r, err)
+			return
+		}
+	}
+	if _, err := r.Cookie(s.cfg.CookieName); err == nil {
+		s.clearSessionCookie(w)
+	}
+	s.seeOther(w, r, "/login?done=signed-out")
+}
+
+// --- account ---
