@@ -1,6 +1,7 @@
 package jwks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/authd/authd"
 )
 
 // RingConfig configures a Ring. Store is required.
@@ -25,8 +28,24 @@ type RingConfig struct {
 	// signing: at least the longest access-token lifetime plus leeway.
 	// Default 11 minutes.
 	Retain time.Duration
-	Now    func() time.Time
+	// OnRevoke, if set, is told about every key a Reload finds newly
+	// revoked (by this process or by another one sharing the store), after
+	// the ring stopped publishing and verifying it: authd passes it to the
+	// revocation feed, so resource servers drop the key too.
+	OnRevoke func(kid string, at time.Time)
+	Now      func() time.Time
 }
+
+// ReloadEvery is how often a running authd re-reads the keys (one small
+// SELECT): a key revoked by another instance or by `authd keys revoke`
+// stops verifying everywhere within about this long, and well within 1 s.
+const ReloadEvery = 500 * time.Millisecond
+
+// ErrUnknownKey means no stored key has the KID given.
+var ErrUnknownKey = errors.New("jwks: no signing key with that KID")
+
+// ErrAlreadyRevoked means the key was revoked before.
+var ErrAlreadyRevoked = errors.New("jwks: signing key already revoked")
 
 // ErrNoSigningKey means no key may sign now (all retired, or only keys
 // waiting for their publish lead).
@@ -37,7 +56,19 @@ var ErrNoSigningKey = errors.New("jwks: no active signing key")
 type Ring struct {
 	cfg  RingConfig
 	keys atomic.Pointer[[]*Key]
-	mu   sync.Mutex // serialises Rotate and the first-key creation
+	mu   sync.Mutex // serialises Rotate, Revoke and the first-key creation
+
+	// reloadMu serialises Reload, so an older read of the store never
+	// replaces a newer one (a revoked key must not come back, even for an
+	// instant). opened holds the keys already decrypted, by KID, so a
+	// reload every ReloadEvery costs one query and no decryption.
+	reloadMu sync.Mutex
+	opened   map[string]openedKey
+}
+
+type openedKey struct {
+	sealed []byte
+	key    *Key
 }
 
 // NewRing loads the keys, creating the first one when the store has no
@@ -80,10 +111,10 @@ func NewRing(ctx context.Context, cfg RingConfig) (*Ring, error) {
 	return r, nil
 }
 
-// hasFuture reports whether some key is not retired.
+// hasFuture reports whether some key is neither retired nor revoked.
 func (r *Ring) hasFuture() bool {
 	for _, k := range r.snapshot() {
-		if k.RetireAt.IsZero() {
+		if k.RetireAt.IsZero() && k.RevokedAt.IsZero() {
 			return true
 		}
 	}
@@ -110,22 +141,57 @@ func (r *Ring) store(ctx context.Context, k *Key) error {
 }
 
 // Reload re-reads the keys from the store (another instance may have
-// rotated).
+// rotated or revoked one). Keys decrypted before are reused.
 func (r *Ring) Reload(ctx context.Context) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
 	stored, err := r.cfg.Store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("jwks: load keys: %w", err)
 	}
 	keys := make([]*Key, 0, len(stored))
+	opened := make(map[string]openedKey, len(stored))
 	for _, sk := range stored {
-		k, err := Open(sk, r.cfg.KEK)
-		if err != nil {
-			return err
+		k := r.reuse(sk)
+		if k == nil {
+			if k, err = Open(sk, r.cfg.KEK); err != nil {
+				return err
+			}
 		}
+		opened[sk.KID] = openedKey{sealed: sk.PrivateSealed, key: k}
 		keys = append(keys, k)
 	}
+	prev := r.keys.Load()
+	r.opened = opened
 	r.keys.Store(&keys)
+	if prev != nil && r.cfg.OnRevoke != nil {
+		was := map[string]bool{}
+		for _, k := range *prev {
+			was[k.KID] = !k.RevokedAt.IsZero()
+		}
+		for _, k := range keys {
+			if !k.RevokedAt.IsZero() && !was[k.KID] {
+				r.cfg.OnRevoke(k.KID, k.RevokedAt)
+			}
+		}
+	}
 	return nil
+}
+
+// reuse returns the already decrypted key for sk (a copy when its times
+// changed), or nil when sk must be opened. The caller holds reloadMu.
+func (r *Ring) reuse(sk *StoredKey) *Key {
+	o, ok := r.opened[sk.KID]
+	if !ok || o.key.Alg != sk.Alg || !bytes.Equal(o.sealed, sk.PrivateSealed) {
+		return nil
+	}
+	k := o.key
+	if k.CreatedAt.Equal(sk.CreatedAt) && k.ActivateAt.Equal(sk.ActivateAt) && k.RetireAt.Equal(sk.RetireAt) && k.RevokedAt.Equal(sk.RevokedAt) {
+		return k
+	}
+	c := *k // snapshots are immutable: never change a published *Key
+	c.CreatedAt, c.ActivateAt, c.RetireAt, c.RevokedAt = sk.CreatedAt, sk.ActivateAt, sk.RetireAt, sk.RevokedAt
+	return &c
 }
 
 // Signer returns the key to sign with now: the most recently activated
@@ -134,7 +200,7 @@ func (r *Ring) Signer() (*Key, error) {
 	now := r.cfg.Now()
 	var best *Key
 	for _, k := range r.snapshot() {
-		if k.ActivateAt.After(now) || (!k.RetireAt.IsZero() && !now.Before(k.RetireAt)) {
+		if k.ActivateAt.After(now) || (!k.RetireAt.IsZero() && !now.Before(k.RetireAt)) || !k.RevokedAt.IsZero() {
 			continue
 		}
 		if best == nil || k.ActivateAt.After(best.ActivateAt) {
@@ -147,12 +213,14 @@ func (r *Ring) Signer() (*Key, error) {
 	return best, nil
 }
 
-// published reports whether k belongs in the JWKS at now.
+// published reports whether k belongs in the JWKS at now: not revoked,
+// and not retired for longer than Retain.
 func (r *Ring) published(k *Key, now time.Time) bool {
-	return k.RetireAt.IsZero() || now.Before(k.RetireAt.Add(r.cfg.Retain))
+	return k.RevokedAt.IsZero() && (k.RetireAt.IsZero() || now.Before(k.RetireAt.Add(r.cfg.Retain)))
 }
 
-// VerificationKey returns the published key with that ID.
+// VerificationKey returns the published key with that ID. A retired key
+// verifies only tokens issued before its retirement: check Key.Verifies.
 func (r *Ring) VerificationKey(kid string) (*Key, bool) {
 	now := r.cfg.Now()
 	for _, k := range r.snapshot() {
@@ -165,6 +233,18 @@ func (r *Ring) VerificationKey(kid string) (*Key, bool) {
 
 // Keys returns every key the store holds, oldest first.
 func (r *Ring) Keys() []*Key { return slices.Clone(r.snapshot()) }
+
+// Revoked returns the revoked keys the store still holds (each for Retain
+// after its revocation), oldest first.
+func (r *Ring) Revoked() []*Key {
+	var out []*Key
+	for _, k := range r.snapshot() {
+		if !k.RevokedAt.IsZero() {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // Set is a JWK Set document (RFC 7517 §5).
 type Set struct {
@@ -194,13 +274,18 @@ func (r *Ring) JWKS() ([]byte, error) {
 // published at once and signs from PublishLead on; every current key
 // retires at that instant and stays published for Retain afterwards.
 func (r *Ring) Rotate(ctx context.Context, alg string) (*Key, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rotate(ctx, alg, r.cfg.PublishLead)
+}
+
+// rotate is Rotate with a given publish lead; the caller holds mu.
+func (r *Ring) rotate(ctx context.Context, alg string, lead time.Duration) (*Key, error) {
 	if alg == "" {
 		alg = r.cfg.Alg
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	now := r.cfg.Now()
-	k, err := Generate(alg, now, now.Add(r.cfg.PublishLead))
+	k, err := Generate(alg, now, now.Add(lead))
 	if err != nil {
 		return nil, err
 	}
@@ -220,12 +305,57 @@ func (r *Ring) Rotate(ctx context.Context, alg string) (*Key, error) {
 	return k, nil
 }
 
-// Prune deletes keys that are no longer published.
+// Revoke withdraws the key kid at once: it leaves the JWKS and stops
+// verifying (its tokens are refused; their sessions live on and get
+// tokens from another key at their next refresh). A key still in service
+// (signing, or waiting to sign) is first replaced by a new key of the
+// configured algorithm that signs at once, without the publish lead, so
+// issuance never stops: a verifier meeting the new kid fetches the JWKS
+// again. It returns that successor, or nil when no rotation was needed.
+// Other instances apply the revocation at their next Reload.
+func (r *Ring) Revoke(ctx context.Context, kid string) (*Key, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.Reload(ctx); err != nil { // decide on the store's state, not a stale snapshot
+		return nil, err
+	}
+	var target *Key
+	for _, k := range r.snapshot() {
+		if k.KID == kid {
+			target = k
+		}
+	}
+	switch {
+	case target == nil:
+		return nil, fmt.Errorf("jwks: revoke %q: %w", kid, ErrUnknownKey)
+	case !target.RevokedAt.IsZero():
+		return nil, fmt.Errorf("jwks: revoke %q (at %s): %w", kid, target.RevokedAt.Format(time.RFC3339), ErrAlreadyRevoked)
+	}
+	now := r.cfg.Now()
+	var successor *Key
+	if target.RetireAt.IsZero() || target.RetireAt.After(now) {
+		var err error
+		if successor, err = r.rotate(ctx, "", 0); err != nil {
+			return nil, fmt.Errorf("jwks: revoke %q: replace it first: %w", kid, err)
+		}
+	}
+	if err := r.cfg.Store.RevokeSigningKey(ctx, kid, now); err != nil {
+		if errors.Is(err, authd.ErrNotFound) { // pruned or deleted meanwhile
+			err = ErrUnknownKey
+		}
+		return successor, fmt.Errorf("jwks: revoke %q: %w", kid, err)
+	}
+	return successor, r.Reload(ctx)
+}
+
+// Prune deletes keys that are no longer published; a revoked key is kept
+// for Retain after its revocation, so the revocation feed can still tell
+// resource servers that reconnect about it.
 func (r *Ring) Prune(ctx context.Context) (int, error) {
 	now := r.cfg.Now()
 	n := 0
 	for _, k := range r.snapshot() {
-		if !r.published(k, now) {
+		if !r.published(k, now) && (k.RevokedAt.IsZero() || !now.Before(k.RevokedAt.Add(r.cfg.Retain))) {
 			if err := r.cfg.Store.DeleteSigningKey(ctx, k.KID); err != nil {
 				return n, fmt.Errorf("jwks: prune key %s: %w", k.KID, err)
 			}
@@ -246,7 +376,7 @@ func (r *Ring) Due(every time.Duration) bool {
 	}
 	now := r.cfg.Now()
 	for _, k := range r.snapshot() {
-		if k.RetireAt.IsZero() && now.Sub(k.ActivateAt) < every {
+		if k.RetireAt.IsZero() && k.RevokedAt.IsZero() && now.Sub(k.ActivateAt) < every {
 			return false
 		}
 	}

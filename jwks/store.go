@@ -21,6 +21,10 @@ type StoredKey struct {
 	// has no successor. It stays published until every token it signed
 	// has expired.
 	RetireAt time.Time
+	// RevokedAt is when the key was withdrawn before its time (a
+	// compromised key): from then on it is neither published nor used to
+	// verify, and the revocation feed announces it. Zero: not revoked.
+	RevokedAt time.Time
 }
 
 // Store persists signing keys. Every method honours ctx.
@@ -33,6 +37,10 @@ type Store interface {
 	// RetireSigningKey sets RetireAt of the key if it is zero or later
 	// than at. authd.ErrNotFound when no key has that KID.
 	RetireSigningKey(ctx context.Context, kid string, at time.Time) error
+	// RevokeSigningKey sets RevokedAt of the key if it is zero (a second
+	// revocation keeps the first time). authd.ErrNotFound when no key has
+	// that KID.
+	RevokeSigningKey(ctx context.Context, kid string, at time.Time) error
 	// DeleteSigningKey removes the key. authd.ErrNotFound when absent.
 	DeleteSigningKey(ctx context.Context, kid string) error
 }

@@ -74,6 +74,27 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string, at time.Time) 
 	return nil
 }
 
+// RevokeSigningKey implements jwks.Store: the first revocation's time
+// stays. A zero at is refused (it would mean "not revoked").
+func (s *Store) RevokeSigningKey(ctx context.Context, kid string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return authd.Invalid("revoked_at", "required", "revocation time must be set")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[kid]
+	if !ok {
+		return authd.ErrNotFound
+	}
+	if k.RevokedAt.IsZero() {
+		k.RevokedAt = at
+	}
+	return nil
+}
+
 // DeleteSigningKey implements jwks.Store.
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
 	if err := ctx.Err(); err != nil {

@@ -14,9 +14,9 @@ var _ jwks.Store = (*Store)(nil)
 // CreateSigningKey implements jwks.Store.
 func (s *Store) CreateSigningKey(ctx context.Context, k *jwks.StoredKey) error {
 	_, err := s.exec(ctx, "create signing key", `INSERT INTO signing_keys
-		(kid, alg, public, private_sealed, created_at, activate_at, retire_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		(kid, alg, public, private_sealed, created_at, activate_at, retire_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.KID, k.Alg, nonNil(k.Public), nonNil(k.PrivateSealed),
-		micros(k.CreatedAt), micros(k.ActivateAt), nullMicros(k.RetireAt))
+		micros(k.CreatedAt), micros(k.ActivateAt), nullMicros(k.RetireAt), nullMicros(k.RevokedAt))
 	return err
 }
 
@@ -33,7 +33,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]*jwks.StoredKey, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT kid, alg, public, private_sealed, created_at, activate_at, retire_at
+	rows, err := s.r.QueryContext(ctx, `SELECT kid, alg, public, private_sealed, created_at, activate_at, retire_at, revoked_at
 		FROM signing_keys ORDER BY created_at, kid`)
 	if err != nil {
 		return nil, fail(ctx, "signing keys", err)
@@ -44,14 +44,15 @@ func (s *Store) SigningKeys(ctx context.Context) ([]*jwks.StoredKey, error) {
 		var (
 			k                 jwks.StoredKey
 			created, activate int64
-			retire            sql.NullInt64
+			retire, revoked   sql.NullInt64
 		)
-		if err := rows.Scan(&k.KID, &k.Alg, &k.Public, &k.PrivateSealed, &created, &activate, &retire); err != nil {
+		if err := rows.Scan(&k.KID, &k.Alg, &k.Public, &k.PrivateSealed, &created, &activate, &retire, &revoked); err != nil {
 			return nil, fail(ctx, "signing keys", err)
 		}
 		k.CreatedAt = fromMicros(created)
 		k.ActivateAt = fromMicros(activate)
 		k.RetireAt = fromNullMicros(retire)
+		k.RevokedAt = fromNullMicros(revoked)
 		out = append(out, &k)
 	}
 	if err := rows.Err(); err != nil {
@@ -74,6 +75,20 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string, at time.Time) 
 	return s.execOne(ctx, "retire signing key", `UPDATE signing_keys
 		SET retire_at = CASE WHEN retire_at IS NULL OR retire_at > ?1 THEN ?1 ELSE retire_at END
 		WHERE kid = ?2`, micros(at), kid)
+}
+
+// RevokeSigningKey implements jwks.Store: one UPDATE that matches the key
+// whenever it exists and sets revoked_at only when it is NULL, so the
+// first revocation's time stays.
+func (s *Store) RevokeSigningKey(ctx context.Context, kid string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return authd.Invalid("revoked_at", "required", "revocation time must be set")
+	}
+	return s.execOne(ctx, "revoke signing key",
+		`UPDATE signing_keys SET revoked_at = COALESCE(revoked_at, ?1) WHERE kid = ?2`, micros(at), kid)
 }
 
 // DeleteSigningKey implements jwks.Store.

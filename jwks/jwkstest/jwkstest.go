@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) jwks.Store) {
 		{"Empty", testEmpty},
 		{"Conflict", testConflict},
 		{"Retire", testRetire},
+		{"Revoke", testRevoke},
 		{"Delete", testDelete},
 		{"CancelledContext", testCancelled},
 		{"ConcurrentRetire", testConcurrentRetire},
@@ -122,6 +123,7 @@ func testCreateAndList(t *testing.T, st jwks.Store) {
 	oldest := New("kid-oldest", t0)
 	oldest.Alg = "ES256"
 	oldest.RetireAt = t0.Add(90*time.Minute + time.Microsecond)
+	oldest.RevokedAt = t0.Add(100*time.Minute + 7*time.Microsecond)
 	middle := New("kid-mïddle ✓", t0.Add(time.Hour))
 	middle.Alg = "RS256"
 	middle.Public = make([]byte, 294) // an RSA-2048 PKIX key's size
@@ -144,6 +146,7 @@ func testCreateAndList(t *testing.T, st jwks.Store) {
 	got[0].Public[0] ^= 0xff
 	got[0].PrivateSealed[0] ^= 0xff
 	got[0].RetireAt = time.Time{}
+	got[0].RevokedAt = time.Time{}
 	if diff := cmp.Diff(wantList, list(t, st)); diff != "" {
 		t.Errorf("SigningKeys returned shared memory (-want +got):\n%s", diff)
 	}
@@ -157,6 +160,8 @@ func testEmpty(t *testing.T, st jwks.Store) {
 	}
 	want(t, "RetireSigningKey(unknown)", st.RetireSigningKey(ctx, "no-such-kid", t0), authd.ErrNotFound)
 	want(t, "RetireSigningKey(sql-looking)", st.RetireSigningKey(ctx, "' OR 1=1 --", t0), authd.ErrNotFound)
+	want(t, "RevokeSigningKey(unknown)", st.RevokeSigningKey(ctx, "no-such-kid", t0), authd.ErrNotFound)
+	want(t, "RevokeSigningKey(sql-looking)", st.RevokeSigningKey(ctx, "' OR 1=1 --", t0), authd.ErrNotFound)
 	want(t, "DeleteSigningKey(unknown)", st.DeleteSigningKey(ctx, "no-such-kid"), authd.ErrNotFound)
 }
 
@@ -205,6 +210,58 @@ func testRetire(t *testing.T, st jwks.Store) {
 	want(t, "RetireSigningKey(unknown)", st.RetireSigningKey(ctx, "kid-3", t0), authd.ErrNotFound)
 }
 
+// testRevoke: the first revocation's time stays; nothing else about the
+// key, and nothing about another key, changes.
+func testRevoke(t *testing.T, st jwks.Store) {
+	ctx := context.Background()
+	k, other := New("kid-1", t0), New("kid-2", t0.Add(time.Minute))
+	k.RetireAt = t0.Add(2 * time.Hour)
+	mustCreate(t, st, k)
+	mustCreate(t, st, other)
+	if got := byKID(t, st, k.KID).RevokedAt; !got.IsZero() {
+		t.Fatalf("new key RevokedAt = %v, want zero", got)
+	}
+	steps := []struct {
+		name string
+		at   time.Time
+	}{
+		{"first", t0.Add(3*time.Hour + time.Microsecond)},
+		{"later is ignored", t0.Add(4 * time.Hour)},
+		{"earlier is ignored too", t0.Add(time.Hour)},
+	}
+	for _, s := range steps {
+		if err := st.RevokeSigningKey(ctx, k.KID, s.at); err != nil {
+			t.Fatalf("%s: RevokeSigningKey = %v, want nil", s.name, err)
+		}
+		if got := byKID(t, st, k.KID).RevokedAt; !got.Equal(steps[0].at) {
+			t.Errorf("%s: RevokedAt = %v, want the first revocation's %v", s.name, got, steps[0].at)
+		}
+	}
+	wantK := clone(k)
+	wantK.RevokedAt = steps[0].at
+	if diff := cmp.Diff([]*jwks.StoredKey{wantK, other}, list(t, st)); diff != "" {
+		t.Errorf("after revoking (-want +got):\n%s", diff)
+	}
+	// Retiring a revoked key still works (a rotation may retire it).
+	if err := st.RetireSigningKey(ctx, k.KID, t0.Add(time.Hour)); err != nil {
+		t.Fatalf("RetireSigningKey(revoked) = %v", err)
+	}
+	if got := byKID(t, st, k.KID); !got.RevokedAt.Equal(steps[0].at) || !got.RetireAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("after retiring the revoked key: RetireAt %v, RevokedAt %v", got.RetireAt, got.RevokedAt)
+	}
+	if err := st.RevokeSigningKey(ctx, other.KID, time.Time{}); err == nil {
+		t.Error("RevokeSigningKey(zero time) = nil, want an error")
+	}
+	if got := byKID(t, st, other.KID).RevokedAt; !got.IsZero() {
+		t.Errorf("a refused revocation set RevokedAt = %v", got)
+	}
+	want(t, "RevokeSigningKey(unknown)", st.RevokeSigningKey(ctx, "kid-3", t0), authd.ErrNotFound)
+	if err := st.DeleteSigningKey(ctx, k.KID); err != nil {
+		t.Fatalf("DeleteSigningKey(revoked) = %v", err)
+	}
+	want(t, "RevokeSigningKey(deleted)", st.RevokeSigningKey(ctx, k.KID, t0), authd.ErrNotFound)
+}
+
 func testDelete(t *testing.T, st jwks.Store) {
 	ctx := context.Background()
 	k, other := New("kid-1", t0), New("kid-2", t0.Add(time.Minute))
@@ -234,6 +291,7 @@ func testCancelled(t *testing.T, st jwks.Store) {
 	checks["CreateSigningKey"] = st.CreateSigningKey(ctx, New("kid-2", t0))
 	_, checks["SigningKeys"] = st.SigningKeys(ctx)
 	checks["RetireSigningKey"] = st.RetireSigningKey(ctx, k.KID, t0.Add(time.Hour))
+	checks["RevokeSigningKey"] = st.RevokeSigningKey(ctx, k.KID, t0.Add(time.Hour))
 	checks["DeleteSigningKey"] = st.DeleteSigningKey(ctx, k.KID)
 	for name, err := range checks {
 		if !errors.Is(err, context.Canceled) {
