@@ -13,7 +13,9 @@ import (
 )
 
 // Keys finds verification keys by ID. jwks.Ring implements it, and so does
-// a remote JWKS cache in a resource server.
+// a remote JWKS cache in a resource server. A key it returns must also
+// pass Key.Verifies for the token's iat (a retired key verifies only what
+// it signed before retiring); a revoked key must not be returned at all.
 type Keys interface {
 	VerificationKey(kid string) (*jwks.Key, bool)
 }
@@ -42,7 +44,8 @@ type VerifierConfig struct {
 	// the whole token (the map hashes it with a per-process random seed and
 	// compares it in full on a hit), until its expiry. A SHA-256 key would
 	// cost 0.5 µs per request for nothing: the map never trusts a hash
-	// alone.
+	// alone. A hit still asks Keys for the token's key, so a key revoked
+	// since the token was cached stops it at once.
 	CacheSize int
 	Now       func() time.Time
 }
@@ -90,7 +93,7 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 	)
 	if cfg.CacheSize > 0 {
 		// Sized up front: growing the map would land on first-sight requests.
-		v.cache = &verified{max: cfg.CacheSize, m: make(map[string]*Claims, min(cfg.CacheSize, 100_000))}
+		v.cache = &verified{max: cfg.CacheSize, m: make(map[string]cached, min(cfg.CacheSize, 100_000))}
 	}
 	return v
 }
@@ -103,19 +106,24 @@ func (v *Verifier) Verify(tok string) (*Claims, error) {
 	}
 	now := v.cfg.Now()
 	if v.cache != nil {
-		if c, ok := v.cache.get(tok); ok {
-			if !now.Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
+		if e, ok := v.cache.get(tok); ok {
+			if !now.Before(e.c.ExpiresAt.Add(v.cfg.Leeway)) {
 				return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
 			}
-			return v.checkRevoked(c)
+			// The key may have been revoked since: one look-up in the
+			// key set (tens of ns), no signature.
+			if key, ok := v.cfg.Keys.VerificationKey(e.kid); !ok || !key.Verifies(e.c.IssuedAt) {
+				return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrUnknownKey)
+			}
+			return v.checkRevoked(e.c)
 		}
 	}
-	c, err := v.parse(tok, v.parser)
+	c, kid, err := v.parse(tok, v.parser)
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(tok, c)
+		v.cache.put(tok, cached{c: c, kid: kid})
 	}
 	return v.checkRevoked(c)
 }
@@ -131,7 +139,7 @@ func (v *Verifier) VerifyIgnoringExpiry(tok string) (*Claims, error) {
 	if len(tok) > MaxTokenLen {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxTokenLen)
 	}
-	c, err := v.parse(tok, v.anyTime)
+	c, _, err := v.parse(tok, v.anyTime)
 	if err != nil {
 		return nil, err
 	}
@@ -143,32 +151,34 @@ func (v *Verifier) VerifyIgnoringExpiry(tok string) (*Claims, error) {
 
 // parse checks the token's bytes, its header (keyFor), its signature and,
 // with v.parser, its time and iss/aud claims; then the claims RFC 9068
-// requires.
-func (v *Verifier) parse(tok string, parser *jwt.Parser) (*Claims, error) {
+// requires. It returns the claims and the kid of the key that verified.
+func (v *Verifier) parse(tok string, parser *jwt.Parser) (*Claims, string, error) {
 	// Only the base64url alphabet and the dots: Go's base64 decoders skip
 	// CR and LF even in strict mode, so "token\n" would otherwise verify.
 	// (Checked after the cache: only tokens that passed it are cached.)
 	for i := 0; i < len(tok); i++ {
 		if !jwsChar[tok[i]] {
-			return nil, fmt.Errorf("%w: byte %d is not base64url", ErrInvalid, i)
+			return nil, "", fmt.Errorf("%w: byte %d is not base64url", ErrInvalid, i)
 		}
 	}
 	var wc wireClaims
-	if _, err := parser.ParseWithClaims(tok, &wc, v.keyFor); err != nil {
+	t, err := parser.ParseWithClaims(tok, &wc, v.keyFor)
+	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
+			return nil, "", fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
 		}
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	// RFC 9068 §2.2: these claims are required.
 	if wc.Subject == "" || wc.SessionID == "" || wc.ID == "" || wc.IssuedAt == nil || wc.ExpiresAt == nil || wc.ClientID == "" {
-		return nil, fmt.Errorf("%w: a required claim (sub, sid, jti, iat, exp, client_id) is missing", ErrInvalid)
+		return nil, "", fmt.Errorf("%w: a required claim (sub, sid, jti, iat, exp, client_id) is missing", ErrInvalid)
 	}
+	kid, _ := t.Header["kid"].(string)
 	return &Claims{
 		Issuer: wc.Issuer, Subject: wc.Subject, Audience: wc.Audience,
 		ExpiresAt: wc.ExpiresAt.Time, IssuedAt: wc.IssuedAt.Time,
 		ID: wc.ID, SessionID: wc.SessionID, ClientID: wc.ClientID, Scope: wc.Scope,
-	}, nil
+	}, kid, nil
 }
 
 func (v *Verifier) checkRevoked(c *Claims) (*Claims, error) {
@@ -205,6 +215,14 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	if alg != key.Alg || t.Method.Alg() != key.Alg {
 		return nil, fmt.Errorf("alg %q does not match key %s (%s)", alg, key.KID, key.Alg)
 	}
+	// A retired key verifies only tokens issued before its retirement
+	// (plus jwks.RetireLeeway): authd no longer signs with it, so a later
+	// iat is a forgery or a confused instance (RFC 8725 §3.10 leaves the
+	// time rules to the verifier). The claims are decoded before keyFor
+	// runs; a missing iat is refused after the signature check.
+	if wc, ok := t.Claims.(*wireClaims); ok && wc.IssuedAt != nil && !key.Verifies(wc.IssuedAt.Time) {
+		return nil, ErrRetiredKey
+	}
 	return key.Public, nil
 }
 
@@ -216,24 +234,34 @@ var jwsChar = func() (t [256]bool) {
 	return t
 }()
 
-// ErrUnknownKey means the token names a key we do not publish.
+// ErrUnknownKey means the token names a key we do not publish (never
+// published, past its retention, or revoked).
 var ErrUnknownKey = errors.New("unknown kid")
+
+// ErrRetiredKey means the token's iat is after its key's retirement.
+var ErrRetiredKey = errors.New("token issued after its signing key retired")
 
 // verified is the verified-token cache.
 type verified struct {
 	mu  sync.RWMutex
 	max int
-	m   map[string]*Claims
+	m   map[string]cached
 }
 
-func (c *verified) get(tok string) (*Claims, bool) {
+// cached is a verified token's claims and the kid of its key.
+type cached struct {
+	c   *Claims
+	kid string
+}
+
+func (c *verified) get(tok string) (cached, bool) {
 	c.mu.RLock()
 	v, ok := c.m[tok]
 	c.mu.RUnlock()
 	return v, ok
 }
 
-func (c *verified) put(tok string, v *Claims) {
+func (c *verified) put(tok string, v cached) {
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		clear(c.m) // tokens are re-verified once each; no LRU needed
