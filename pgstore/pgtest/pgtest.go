@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/authd/authd/internal/redact"
 )
 
 // EnvDSN is the environment variable holding the administrative DSN.
@@ -72,7 +74,7 @@ func WithDatabase(dsn, name string) (string, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
-			return "", fmt.Errorf("parse %s: %w", EnvDSN, err)
+			return "", fmt.Errorf("parse %s: %w", EnvDSN, redact.Err(err, dsn)) // url.Error quotes the raw URL
 		}
 		u.Path = "/" + name
 		u.RawPath = ""

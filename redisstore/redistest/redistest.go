@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/redisstore"
 	"github.com/redis/rueidis"
 )
@@ -72,7 +73,7 @@ func NewStore(t testing.TB, url string, opts redisstore.Options) *redisstore.Sto
 	defer cancel()
 	st, err := redisstore.Open(ctx, url, opts)
 	if err != nil {
-		t.Fatalf("redisstore.Open(%s): %v", url, err)
+		t.Fatalf("redisstore.Open(%s): %v", redact.URL(url), redact.Err(err, url))
 	}
 	t.Cleanup(func() {
 		defer st.Close()
