@@ -49,15 +49,19 @@ func NormalizeEmail(raw string) (string, error) {
 		}
 		s = s[:at+1] + norm.NFC.String(u)
 	}
-	if len(s) > MaxEmailLen {
-		return "", bad("email address is too long")
-	}
 	if norm.NFKC.String(s) != s {
 		return "", bad("email address contains look-alike (compatibility) characters")
 	}
+	// Lower-case before the remaining checks, then compose again: "İ" +
+	// U+0300 lower-cases to "i" + U+0300, which NFC writes as "ì", and "Ⱥ"
+	// grows from two bytes to three. The key must be what a second pass
+	// would compute, or one mailbox gets two keys.
+	s = norm.NFC.String(strings.ToLower(s))
+	if len(s) > MaxEmailLen {
+		return "", bad("email address is too long")
+	}
 	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar ||
-			unicode.Is(unicode.Cf, r) || strings.ContainsRune(`"(),:;<>[\]`, r) {
+		if unicode.IsSpace(r) || invisible(r) || r == unicode.ReplacementChar || strings.ContainsRune(`"(),:;<>[\]`, r) {
 			return "", bad("email address contains a character that is not allowed")
 		}
 	}
@@ -74,7 +78,27 @@ func NormalizeEmail(raw string) (string, error) {
 		strings.Contains(local, "..") {
 		return "", bad("email address must look like name@example.com")
 	}
-	return strings.ToLower(s), nil
+	return s, nil
+}
+
+// invisible reports whether r may render as nothing, or as anything: a
+// Default_Ignorable_Code_Point (UCD DerivedCoreProperties.txt: Cf, plus
+// Variation_Selector and Other_Default_Ignorable_Code_Point, such as
+// U+034F, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, U+17B4-17B5,
+// U+180B-180F, U+FE00-FE0F, U+E0000-E0FFF); a control, format, surrogate
+// or private-use code point; or one unassigned in the Unicode version of
+// the Go tables (unicode.Version: also the noncharacters, and U+FFF0-FFF8).
+// Such characters let "alice\u034f@example.com" register beside
+// "alice@example.com" and look the same; Unicode TS #39 §3.1 keeps them
+// out of identifiers (Identifier_Type Default_Ignorable, Not_Character).
+// authd refuses rather than strips them, as for compatibility characters,
+// so one mailbox keeps one key; at sign-in such an address matches no
+// account and gets the 401 of an unknown one.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) ||
+		// Neither letter, mark, number, punctuation, symbol nor separator:
+		// Cc, Cf, Cs, Co, or unassigned (Cn, which Go has no table for).
+		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
 }
 
 // CheckNewEmail refuses a normalised address that may not be registered

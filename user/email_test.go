@@ -56,3 +56,88 @@ func TestExistingMixedScriptAccounts(t *testing.T) {
 		t.Error("CheckNewEmail accepted a mixed-script address")
 	}
 }
+
+// TestNormalizeEmailInvisible: a character that renders as nothing makes a
+// second account look like the first ("alice\u034f@example.com" beside
+// "alice@example.com"). Every Default_Ignorable_Code_Point (UCD
+// DerivedCoreProperties.txt) is refused, and so are unassigned, private-use,
+// surrogate, control and format code points, wherever they appear.
+func TestNormalizeEmailInvisible(t *testing.T) {
+	invisible := []struct {
+		name string
+		r    rune
+	}{
+		{"soft hyphen", 0x00AD},
+		{"combining grapheme joiner", 0x034F},
+		{"Arabic letter mark", 0x061C},
+		{"Hangul choseong filler", 0x115F},
+		{"Hangul jungseong filler", 0x1160},
+		{"Khmer vowel inherent aq", 0x17B4},
+		{"Khmer vowel inherent aa", 0x17B5},
+		{"Mongolian free variation selector one", 0x180B},
+		{"Mongolian vowel separator", 0x180E},
+		{"Mongolian free variation selector four", 0x180F},
+		{"zero width space", 0x200B},
+		{"zero width non-joiner", 0x200C},
+		{"zero width joiner", 0x200D},
+		{"left-to-right mark", 0x200E},
+		{"right-to-left mark", 0x200F},
+		{"left-to-right embedding", 0x202A},
+		{"right-to-left override", 0x202E},
+		{"word joiner", 0x2060},
+		{"invisible separator", 0x2063},
+		{"unassigned in the format block", 0x2065},
+		{"nominal digit shapes", 0x206F},
+		{"Hangul filler", 0x3164},
+		{"variation selector 1", 0xFE00},
+		{"variation selector 16", 0xFE0F},
+		{"zero width no-break space", 0xFEFF},
+		{"halfwidth Hangul filler", 0xFFA0},
+		{"unassigned specials", 0xFFF0},
+		{"unassigned specials end", 0xFFF8},
+		{"shorthand format letter overlap", 0x1BCA0},
+		{"shorthand format up step", 0x1BCA3},
+		{"musical symbol begin beam", 0x1D173},
+		{"musical symbol end phrase", 0x1D17A},
+		{"language tag (unassigned)", 0xE0000},
+		{"tag latin small letter a", 0xE0061},
+		{"cancel tag", 0xE007F},
+		{"variation selector 17", 0xE0100},
+		{"variation selector 256", 0xE01EF},
+		{"unassigned ignorable", 0xE0FFF},
+		{"private use", 0xE000},
+		{"supplementary private use", 0xF0000},
+		{"unassigned", 0x0378},
+		{"noncharacter", 0xFDD0},
+		{"noncharacter FFFE", 0xFFFE},
+		{"C1 control", 0x0080}, // (U+0085 is White_Space: trimmed at the ends, refused inside)
+		{"Arabic number sign (format)", 0x0600},
+		{"interlinear annotation anchor", 0xFFF9},
+	}
+	for _, tt := range invisible {
+		c := string(tt.r)
+		for _, in := range []string{
+			"alice" + c + "@example.com",
+			"al" + c + "ice@example.com",
+			c + "alice@example.com",
+			"alice@exam" + c + "ple.com",
+			"alice@example.com" + c,
+		} {
+			if got, err := NormalizeEmail(in); err == nil {
+				t.Errorf("%s: NormalizeEmail(%+q) = %q, want refused", tt.name, in, got)
+			}
+		}
+	}
+	// Visible characters that share blocks with invisible ones still pass.
+	for _, in := range []string{
+		"\u1100\u1161@example.kr", // Hangul jamo (beside the fillers)
+		"\u17b6@example.kh",       // Khmer vowel sign aa (beside U+17B4-17B5)
+		"\u1820@example.mn",       // Mongolian letter a (beside U+180B-180F)
+		"al-ice@example.com",
+		"\u00e9lise@example.fr",
+	} {
+		if _, err := NormalizeEmail(in); err != nil {
+			t.Errorf("NormalizeEmail(%+q) = %v, want accepted", in, err)
+		}
+	}
+}
