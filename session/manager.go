@@ -17,6 +17,11 @@ import (
 // (256 bits, ASVS 5.0 7.2.3 asks for at least 128) as unpadded base64url.
 const SecretLen = 43
 
+// MinIdleTimeout is the shortest idle timeout a deployment should
+// configure (cmd/authd refuses less): below it no person keeps a session
+// alive, and every use writes "last seen" (see Config.TouchInterval).
+const MinIdleTimeout = 10 * time.Second
+
 // Policy is the time limits of one kind of session.
 type Policy struct {
 	// IdleTimeout ends a session that has not been used for this long.
@@ -34,7 +39,9 @@ type Config struct {
 	// Default: 7 days idle, 30 days absolute.
 	Token Policy
 	// TouchInterval bounds how often a check writes "last seen". Default 1 min:
-	// a session check is a read, not a write, on the hot path.
+	// a session check is a read, not a write, on the hot path. It is capped
+	// at a quarter of each kind's idle timeout, so activity always moves
+	// the idle expiry before it is reached, whatever the timeout.
 	TouchInterval time.Duration
 	// CacheTTL keeps successful look-ups in memory this long (at most 1 s;
 	// 0 means no cache). Revocations made through this Manager take effect
@@ -83,17 +90,9 @@ func NewManager(store Store, cfg Config) *Manager {
 	return &Manager{store: store, cfg: cfg, cache: newCache(cfg.CacheTTL, 100_000)}
 }
 
-// Meta is what the client told us at login.
-type Meta struct {
-	IP        string
-	UserAgent string
-}
-
-// maxUserAgent bounds what we keep of a User-Agent header.
-const maxUserAgent = 512
-
 // Create starts a new session for userID and returns its secret (for the
-// cookie) and the session. The secret is returned once and never stored.
+// cookie) and the session. The secret is returned once and never stored;
+// meta is stored cleaned (Meta.Clean), whatever bytes the client sent.
 func (m *Manager) Create(ctx context.Context, userID string, kind Kind, meta Meta) (string, *Session, error) {
 	pol := m.policy(kind)
 	var raw [32]byte
@@ -101,10 +100,7 @@ func (m *Manager) Create(ctx context.Context, userID string, kind Kind, meta Met
 	secret := base64.RawURLEncoding.EncodeToString(raw[:])
 	hash := sha256.Sum256([]byte(secret))
 	now := m.cfg.Now().UTC().Truncate(time.Microsecond)
-	ua := meta.UserAgent
-	if len(ua) > maxUserAgent {
-		ua = ua[:maxUserAgent]
-	}
+	meta = meta.Clean()
 	s := &Session{
 		ID:         rand.Text(),
 		UserID:     userID,
@@ -113,7 +109,7 @@ func (m *Manager) Create(ctx context.Context, userID string, kind Kind, meta Met
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(pol.Lifetime),
 		IP:         meta.IP,
-		UserAgent:  ua,
+		UserAgent:  meta.UserAgent,
 	}
 	s.IdleExpiresAt = minTime(now.Add(pol.IdleTimeout), s.ExpiresAt)
 	if err := m.store.CreateSession(ctx, s, hash[:]); err != nil {
@@ -141,7 +137,8 @@ func HashSecret(secret string) ([32]byte, bool) {
 // malformed, expired and revoked secrets all return authd.ErrUnauthenticated;
 // store failures are returned wrapped (callers fail closed).
 //
-// A check is a read: last-seen is written at most once per TouchInterval.
+// A check is a read: last-seen is written at most once per touch interval
+// (TouchInterval, at most a quarter of the idle timeout).
 func (m *Manager) Check(ctx context.Context, secret string) (*Session, error) {
 	hash, ok := HashSecret(secret)
 	if !ok {
@@ -165,7 +162,7 @@ func (m *Manager) Check(ctx context.Context, secret string) (*Session, error) {
 	if !s.Live(now) {
 		return nil, authd.ErrUnauthenticated
 	}
-	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
+	if now.Sub(s.LastSeenAt) >= m.touchEvery(s.Kind) {
 		if err := m.touch(ctx, s, now); err != nil {
 			m.cache.drop(s.ID)
 			return nil, err
@@ -190,14 +187,24 @@ func (m *Manager) ByID(ctx context.Context, id string) (*Session, error) {
 }
 
 // Seen records activity on s (a refresh, for token sessions): last seen
-// and idle expiry move forward, at most once per TouchInterval. A session
+// and idle expiry move forward, at most once per touch interval. A session
 // revoked meanwhile returns authd.ErrUnauthenticated.
 func (m *Manager) Seen(ctx context.Context, s *Session) error {
 	now := m.cfg.Now()
-	if now.Sub(s.LastSeenAt) < m.cfg.TouchInterval {
+	if now.Sub(s.LastSeenAt) < m.touchEvery(s.Kind) {
 		return nil
 	}
 	return m.touch(ctx, s, now)
+}
+
+// touchEvery is how long after the last write of "last seen" a use of a
+// session of kind k writes it again: TouchInterval, but at most a quarter
+// of the idle timeout. An interval at or above the idle timeout would end
+// sessions at login + idle whatever the activity (ASVS 5.0 7.3.1: the idle
+// timeout counts from the last activity); with a quarter, a session may
+// end at most a quarter of its idle timeout early, never later.
+func (m *Manager) touchEvery(k Kind) time.Duration {
+	return min(m.cfg.TouchInterval, m.policy(k).IdleTimeout/4)
 }
 
 func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) error {

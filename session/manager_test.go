@@ -100,19 +100,23 @@ func TestCacheRevocation(t *testing.T) {
 	}
 }
 
+// A cached look-up is re-decided on every check: past the session's end it
+// is refused, however fresh the cache entry. (Activity moves the idle
+// expiry a touch interval, at most a quarter of the idle timeout, before
+// it is reached, so the end a cache entry can outlive is the absolute one.)
 func TestCacheNeverExtendsLife(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	m := session.NewManager(memstore.New(), session.Config{CacheTTL: time.Second, Now: c.Now,
-		Cookie: session.Policy{IdleTimeout: time.Minute, Lifetime: time.Hour}})
+		Cookie: session.Policy{IdleTimeout: time.Hour, Lifetime: time.Hour}})
 	secret, _, _ := m.Create(ctx, "u", session.KindCookie, session.Meta{})
-	c.t = c.t.Add(59*time.Second + 500*time.Millisecond)
+	c.t = c.t.Add(time.Hour - 500*time.Millisecond)
 	if _, err := m.Check(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	c.t = c.t.Add(600 * time.Millisecond) // idle limit passed, entry still "fresh"
+	c.t = c.t.Add(600 * time.Millisecond) // lifetime passed, entry still "fresh"
 	if _, err := m.Check(ctx, secret); !errors.Is(err, authd.ErrUnauthenticated) {
-		t.Errorf("check past idle expiry from cache = %v, want ErrUnauthenticated", err)
+		t.Errorf("check past the lifetime from cache = %v, want ErrUnauthenticated", err)
 	}
 }
 

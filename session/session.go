@@ -31,8 +31,8 @@ type Session struct {
 	LastSeenAt    time.Time
 	IdleExpiresAt time.Time // LastSeenAt + idle timeout, capped at ExpiresAt
 	ExpiresAt     time.Time // absolute lifetime
-	IP            string
-	UserAgent     string
+	IP            string    // as Meta.Clean leaves it: valid UTF-8, no controls
+	UserAgent     string    // likewise, at most 512 bytes
 	RevokedAt     time.Time // zero while the session is live
 }
 

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"CancelledContext", testCancelled},
 		{"ConcurrentUse", testConcurrent},
 		{"ConcurrentRevoke", testConcurrentRevoke},
+		{"HostileUserAgent", testHostileUserAgent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
