@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,11 +27,18 @@ func (g *Guard) follow(ctx context.Context) {
 		if time.Since(start) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
-		g.log.Warn("guard: revocation feed disconnected; reconnecting", "err", err, "in", backoff)
+		wait := backoff
+		// authd says when to come back (429: too many streams for this
+		// client; 503): honour it, within reason.
+		var ra retryAfter
+		if errors.As(err, &ra) {
+			wait = max(wait, min(time.Duration(ra), 30*time.Second))
+		}
+		g.log.Warn("guard: revocation feed disconnected; reconnecting", "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, 2*time.Second)
 	}
@@ -41,6 +50,17 @@ type feedEvent struct {
 	RevokedAt int64  `json:"revoked_at"`
 	Until     int64  `json:"until"`
 }
+
+// keyEvent mirrors authd's KeyEvent: a signing key withdrawn at once.
+type keyEvent struct {
+	KID       string `json:"kid"`
+	RevokedAt int64  `json:"revoked_at"`
+}
+
+// retryAfter is a refused connection's Retry-After.
+type retryAfter time.Duration
+
+func (r retryAfter) Error() string { return "retry after " + time.Duration(r).String() }
 
 func (g *Guard) stream(ctx context.Context, cursor *string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.feedURL, nil)
@@ -62,7 +82,11 @@ func (g *Guard) stream(ctx context.Context, cursor *string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("feed answered %s", resp.Status)
+		err := fmt.Errorf("feed answered %s", resp.Status)
+		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
+			err = fmt.Errorf("%w (%w)", err, retryAfter(time.Duration(s)*time.Second))
+		}
+		return err
 	}
 	// A watchdog closes a stream that went silent, so a half-open TCP
 	// connection cannot keep the guard believing it is up to date.
@@ -141,6 +165,18 @@ func (g *Guard) dispatch(event, id, data string, cursor *string) bool {
 		if id != "" {
 			*cursor = id
 		}
+	case "key-revoked":
+		// authd withdrew a signing key: its tokens are refused from now
+		// on, cached ones included (the verifier asks the key set on
+		// every hit). Such events carry no id: they do not move the
+		// cursor, and every connection's backlog repeats them.
+		var e keyEvent
+		if err := json.Unmarshal([]byte(data), &e); err != nil || e.KID == "" {
+			g.log.Warn("guard: malformed feed event", "err", err)
+			return false
+		}
+		g.keys.revoke(e.KID)
+		g.log.Warn("guard: authd revoked a signing key; its tokens are refused", "kid", e.KID)
 	}
 	return false
 }

@@ -21,6 +21,11 @@ import (
 // background when its Cache-Control max-age has passed, and synchronously
 // when an unknown kid appears — but at most once per minRefresh, so a
 // stream of tokens with made-up kids cannot make the service hammer authd.
+//
+// A key that the revocation feed reports revoked is dropped at once and
+// remembered for revokedFor: a JWKS fetched later (from an authd instance
+// that has not reloaded yet, or an HTTP cache up to its max-age) cannot
+// bring it back.
 type remoteKeys struct {
 	url        string
 	client     *http.Client
@@ -32,12 +37,54 @@ type remoteKeys struct {
 	expires    atomic.Int64 // unix nanos after which the set is refreshed
 	refreshing atomic.Bool  // a background refresh is running
 
-	mu        sync.Mutex // one fetch at a time
-	lastFetch time.Time
+	mu        sync.Mutex   // one fetch at a time
+	lastFetch atomic.Int64 // unix nanos; zero allows the next fetch at once
+
+	revMu   sync.Mutex           // guards revoked and every store to keys
+	revoked map[string]time.Time // revoked kid → when it may be forgotten
 }
 
+// revokedFor is how long a revoked kid is remembered: far longer than any
+// JWKS cache (max-age is capped at 1 h here) and than any token it signed.
+const revokedFor = 24 * time.Hour
+
 func newRemoteKeys(url string, client *http.Client, now func() time.Time, log *slog.Logger) *remoteKeys {
-	return &remoteKeys{url: url, client: client, now: now, log: log, minRefresh: 5 * time.Second}
+	return &remoteKeys{url: url, client: client, now: now, log: log, minRefresh: 5 * time.Second, revoked: map[string]time.Time{}}
+}
+
+// revoke drops kid now and keeps every later JWKS from re-adding it. It
+// also allows the next unknown-kid fetch at once: authd replaced a key
+// still in service by one that signs immediately, which this guard has not
+// seen yet.
+func (k *remoteKeys) revoke(kid string) {
+	now := k.now()
+	k.revMu.Lock()
+	defer k.revMu.Unlock()
+	for id, until := range k.revoked {
+		if now.After(until) {
+			delete(k.revoked, id)
+		}
+	}
+	k.revoked[kid] = now.Add(revokedFor)
+	if p := k.keys.Load(); p != nil {
+		if _, ok := (*p)[kid]; ok {
+			m := make(map[string]*jwks.Key, len(*p))
+			for id, key := range *p {
+				if id != kid {
+					m[id] = key
+				}
+			}
+			k.keys.Store(&m)
+		}
+	}
+	k.lastFetch.Store(0)
+}
+
+func (k *remoteKeys) isRevoked(kid string) bool {
+	k.revMu.Lock()
+	defer k.revMu.Unlock()
+	_, ok := k.revoked[kid]
+	return ok
 }
 
 // VerificationKey implements token.Keys.
@@ -57,7 +104,11 @@ func (k *remoteKeys) VerificationKey(kid string) (*jwks.Key, bool) {
 			return key, true
 		}
 	}
-	// Unknown kid: maybe a key authd just published.
+	// Unknown kid: maybe a key authd just published; a revoked one is not
+	// worth a fetch.
+	if k.isRevoked(kid) {
+		return nil, false
+	}
 	if err := k.refresh(context.Background(), false); err != nil {
 		k.log.Warn("guard: refresh JWKS", "err", err)
 	}
@@ -74,10 +125,10 @@ func (k *remoteKeys) refresh(ctx context.Context, force bool) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	if !force && now.Sub(k.lastFetch) < k.minRefresh {
+	if last := k.lastFetch.Load(); !force && last != 0 && now.Sub(time.Unix(0, last)) < k.minRefresh {
 		return nil
 	}
-	k.lastFetch = now
+	k.lastFetch.Store(now.UnixNano())
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
@@ -112,7 +163,12 @@ func (k *remoteKeys) refresh(ctx context.Context, force bool) error {
 		}
 		m[key.KID] = key
 	}
+	k.revMu.Lock() // a revocation that arrived during the fetch wins
+	for kid := range k.revoked {
+		delete(m, kid)
+	}
 	k.keys.Store(&m)
+	k.revMu.Unlock()
 	k.expires.Store(now.Add(maxAge(resp.Header.Get("Cache-Control"))).UnixNano())
 	return nil
 }
