@@ -172,12 +172,14 @@ func (f *Feed) unsubscribe(fl *follower) {
 
 // recheckDue reports whether the client's credentials should be checked
 // again now, and if so claims the check: however many streams a client
-// has, its credentials are read about once per heartbeat.
+// has, its credentials are read at most twice per heartbeat (half a
+// heartbeat apart, so ticker jitter never skips one: the first heartbeat
+// of any stream after a deletion notices it).
 func (f *Feed) recheckDue(client string, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cs := f.clients[client]
-	if cs == nil || now.Sub(cs.checked) < f.heartbeat() {
+	if cs == nil || now.Sub(cs.checked) < f.heartbeat()/2 {
 		return false
 	}
 	cs.checked = now
@@ -239,7 +241,7 @@ type KeyEvent struct {
 // from the store, so a follower that was disconnected misses nothing;
 // without a cursor it starts with every revocation whose access tokens may
 // still be unexpired. Each client may hold MaxStreamsPerClient streams on
-// this instance; its streams end within a heartbeat or two once its
+// this instance; its streams end within a heartbeat (2 s) once its
 // credentials no longer authenticate (`authd client delete`, from any
 // process).
 func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
