@@ -203,11 +203,15 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return usageError{"keys: want list or rotate"}
+	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate" && args[0] != "revoke") {
+		return usageError{"keys: want list, rotate or revoke KID"}
 	}
 	sub := args[0]
-	c, _, err := adminFlags("keys "+sub, args[1:], 0, getenv, stderr, nil)
+	nargs := 0
+	if sub == "revoke" {
+		nargs = 1
+	}
+	c, fs, err := adminFlags("keys "+sub, args[1:], nargs, getenv, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -235,12 +239,19 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		fmt.Fprintf(stdout, "new %s key %s: published now, signs from %s\n", k.Alg, k.KID, k.ActivateAt.Format(time.RFC3339))
 	}
+	if sub == "revoke" {
+		if err := revokeKey(ctx, ring, fs.Arg(0), stdout); err != nil {
+			return err
+		}
+	}
 	signer, _ := ring.Signer()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tCREATED\tSIGNS FROM\tRETIRED\tSTATUS")
 	for _, k := range ring.Keys() {
 		status := "published"
 		switch {
+		case !k.RevokedAt.IsZero():
+			status = "revoked"
 		case signer != nil && k.KID == signer.KID:
 			status = "signing"
 		case time.Now().Before(k.ActivateAt):
@@ -255,6 +266,27 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.CreatedAt.Format(time.RFC3339), k.ActivateAt.Format(time.RFC3339), retired, status)
 	}
 	return tw.Flush()
+}
+
+// revokeKey withdraws a (compromised) signing key at once: see
+// docs/security.md, "Key compromise".
+func revokeKey(ctx context.Context, ring *jwks.Ring, kid string, stdout io.Writer) error {
+	successor, err := ring.Revoke(ctx, kid)
+	if successor != nil {
+		fmt.Fprintf(stdout, "new %s key %s: signs now, replacing %s\n", successor.Alg, successor.KID, kid)
+	}
+	switch {
+	case errors.Is(err, jwks.ErrUnknownKey):
+		return fmt.Errorf("no signing key %q (see authd keys list)", kid)
+	case errors.Is(err, jwks.ErrAlreadyRevoked):
+		fmt.Fprintf(stdout, "key %s was already revoked\n", kid)
+		return nil
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked key %s: out of the JWKS and refused by every instance within a second; "+
+		"its access tokens are refused (their sessions go on: clients refresh)\n", kid)
+	return nil
 }
 
 func clientCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

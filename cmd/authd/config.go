@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
 )
 
@@ -57,6 +58,7 @@ type config struct {
 	Scopes             string
 	PublicClientID     string
 	TokenCacheSize     int
+	FeedMaxStreams     int
 	KeyPublishLead     time.Duration
 	LogLevel           string
 	LogFormat          string
@@ -107,6 +109,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.KeyRotation, "key-rotation-interval", 0, "rotate the signing key this often (0: only by 'authd keys rotate')")
 	fs.StringVar(&c.Scopes, "scopes", "read write", "space-separated scopes clients may request (none requested: all)")
 	fs.IntVar(&c.TokenCacheSize, "token-cache-size", 10000, "verified access tokens remembered until they expire (revocation is still checked every time); -1 disables")
+	fs.IntVar(&c.FeedMaxStreams, "feed-max-streams-per-client", server.DefaultMaxStreamsPerClient, "concurrent revocation-feed streams one client may hold on this instance; more get 429")
 	fs.StringVar(&c.PublicClientID, "public-client-id", "authd", "client_id of first-party public clients (no secret)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take after SIGTERM")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep serving this long with /readyz at 503 so load balancers stop routing here first (a second signal ends the process at once)")
@@ -243,6 +246,9 @@ func (c *config) validate(serving bool) error {
 		}
 		if c.TokenCacheSize == 0 || c.TokenCacheSize < -1 {
 			errs = append(errs, errors.New("--token-cache-size must be at least 1, or -1 to disable the cache"))
+		}
+		if c.FeedMaxStreams < 1 {
+			errs = append(errs, errors.New("--feed-max-streams-per-client must be at least 1"))
 		}
 		if c.ShutdownTimeout <= 0 {
 			errs = append(errs, errors.New("--shutdown-timeout must be positive"))

@@ -60,7 +60,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		"throttle_ip_free", c.ThrottleIPMax, "throttle_base_delay", c.ThrottleBaseDelay, "throttle_max_delay", c.ThrottleMaxDelay,
 		"throttle_ipv6_prefix", c.ThrottleIPv6Prefix,
 		"database_max_conns", c.DBMaxConns, "auto_migrate", c.AutoMigrate, "redis_prefix", c.RedisPrefix,
-		"token_cache_size", c.TokenCacheSize, "key_publish_lead", c.KeyPublishLead, "public_client_id", c.PublicClientID,
+		"token_cache_size", c.TokenCacheSize, "feed_max_streams_per_client", c.FeedMaxStreams, "key_publish_lead", c.KeyPublishLead, "public_client_id", c.PublicClientID,
 		"shutdown_timeout", c.ShutdownTimeout, "shutdown_delay", c.ShutdownDelay, "log_format", c.LogFormat)
 	if c.Registration == "open" && c.TLSCert == "" {
 		log.Debug("serving plain HTTP: put authd behind TLS outside development (the __Host- cookie is Secure)")

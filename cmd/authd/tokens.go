@@ -81,6 +81,9 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 	}
 	ring, err := jwks.NewRing(ctx, jwks.RingConfig{
 		Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead, Now: now,
+		// A key revoked by any process reaches resource servers through
+		// the revocation feed (guard drops it from its JWKS cache).
+		OnRevoke: svc.feed.PublishKey,
 	})
 	if err != nil {
 		if errors.Is(err, jwks.ErrWrongKEK) {
@@ -88,6 +91,8 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 		}
 		return nil, err
 	}
+	svc.feed.Keys = ring
+	svc.feed.MaxStreamsPerClient = c.FeedMaxStreams
 	// Rebuild the revocation set: every session revoked recently enough
 	// that one of its access tokens may still be unexpired.
 	keep := c.revocationKeep()
@@ -122,12 +127,15 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 }
 
 // maintainKeys reloads the key ring (another instance or `authd keys
-// rotate` may have added a key; the reload interval is a quarter of the
-// publish lead at most, so every instance knows a key before it signs), rotates
-// on schedule and prunes keys no longer published.
+// rotate` may have added a key, `authd keys revoke` withdrawn one; the
+// reload interval is jwks.ReloadEvery, so a revoked key stops verifying
+// everywhere within a second, and at most a quarter of the publish lead,
+// so every instance knows a key before it signs), rotates on schedule and
+// prunes keys no longer published.
 func maintainKeys(ctx context.Context, ring *jwks.Ring, every, lead time.Duration, log *slog.Logger) {
-	t := time.NewTicker(min(15*time.Second, lead/4))
+	t := time.NewTicker(min(jwks.ReloadEvery, lead/4))
 	defer t.Stop()
+	warn := rateLimitedWarn(log, "reload signing keys", time.Minute)
 	for {
 		select {
 		case <-ctx.Done():
@@ -135,7 +143,9 @@ func maintainKeys(ctx context.Context, ring *jwks.Ring, every, lead time.Duratio
 		case <-t.C:
 		}
 		if err := ring.Reload(ctx); err != nil {
-			log.Warn("reload signing keys", "err", err)
+			if ctx.Err() == nil {
+				warn(err)
+			}
 			continue
 		}
 		if ring.Due(every) {
