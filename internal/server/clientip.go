@@ -21,7 +21,11 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	if err != nil {
 		return host
 	}
-	peer = peer.Unmap()
+	// Zones name an interface of some host on the path, not the client:
+	// dropped, so a header cannot append arbitrary text to the address
+	// (a session's IP, a throttle key), and a link-local proxy can be
+	// trusted (a Prefix never contains a zoned address).
+	peer = peer.Unmap().WithZone("")
 	if !isTrusted(peer, trusted) {
 		return peer.String()
 	}
@@ -33,7 +37,7 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 			if err != nil {
 				return peer.String() // a garbled chain: trust only what we saw
 			}
-			a = a.Unmap()
+			a = a.Unmap().WithZone("")
 			if !isTrusted(a, trusted) {
 				return a.String()
 			}
