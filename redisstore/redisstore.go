@@ -110,6 +110,7 @@ import (
 	"fmt"
 	"github.com/authd/authd/internal/redact"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -272,6 +273,11 @@ func ParseURL(rawURL string) (rueidis.ClientOption, error) {
 		}
 		if host == "" {
 			return bad("empty host")
+		}
+		// An IP address or a host name: anything else ("]0", "a b") is
+		// no address to dial and would only fail later, less clearly.
+		if _, err := netip.ParseAddr(host); err != nil && strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
+			return bad("bad host")
 		}
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
 			return bad("bad port " + strconv.Quote(port))
