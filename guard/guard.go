@@ -1,8 +1,10 @@
 // Package guard protects a Go service with authd: it verifies authd's
 // access tokens offline (JWKS discovered from the issuer's RFC 8414
 // metadata), follows authd's revocation feed so a revoked session's tokens
-// are refused within a second, and offers net/http middleware that puts the
-// verified identity in the request context.
+// are refused within a second (and a signing key withdrawn by `authd keys
+// revoke` is dropped at once, whatever the JWKS caches say), and offers
+// net/http middleware that puts the verified identity in the request
+// context.
 //
 // It imports none of authd's stores or server:
 //
