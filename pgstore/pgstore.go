@@ -52,6 +52,7 @@ import (
 	"github.com/authd/authd"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/internal/migrate"
+	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/token"
@@ -102,7 +103,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: open: %w", err) // pgconn redacts the password
+		// pgconn's redaction of the string it quotes is best effort (a
+		// password holding "@" or ":" partly survives it): hide every
+		// credential (ASVS 5.0 16.2.5).
+		return nil, fmt.Errorf("pgstore: open %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 16
@@ -119,7 +123,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: open: %w", err)
+		return nil, fmt.Errorf("pgstore: open: %w", redact.Err(err, dsn))
 	}
 	s := &Store{pool: pool}
 	if err := pool.Ping(ctx); err != nil {

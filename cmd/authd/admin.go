@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/authd/authd/internal/redact"
 	"io"
 	"os"
 	"strings"
@@ -198,7 +197,7 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer st.Close()
-	fmt.Fprintf(stdout, "schema of %s is up to date\n", redact.URL(where))
+	fmt.Fprintf(stdout, "schema of %s is up to date\n", where)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/session"
 )
 
 // config is everything serve and the admin commands read from flags and
@@ -208,6 +209,8 @@ func (c *config) validate(serving bool) error {
 		}
 		if c.SessionIdle <= 0 || c.SessionLifetime <= 0 || c.SessionIdle > c.SessionLifetime {
 			errs = append(errs, errors.New("--session-idle-timeout and --session-lifetime must be positive, idle ≤ lifetime"))
+		} else if c.SessionIdle < session.MinIdleTimeout {
+			errs = append(errs, fmt.Errorf("--session-idle-timeout must be at least %v: no one can click that often", session.MinIdleTimeout))
 		}
 		if c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Second {
 			errs = append(errs, errors.New("--session-cache-ttl must be between 0 and 1s"))
@@ -229,6 +232,8 @@ func (c *config) validate(serving bool) error {
 		}
 		if c.RefreshIdle <= 0 || c.RefreshLifetime <= 0 || c.RefreshIdle > c.RefreshLifetime {
 			errs = append(errs, errors.New("--refresh-token-idle and --refresh-token-lifetime must be positive, idle ≤ lifetime"))
+		} else if c.RefreshIdle < session.MinIdleTimeout {
+			errs = append(errs, fmt.Errorf("--refresh-token-idle must be at least %v", session.MinIdleTimeout))
 		}
 		if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
 			errs = append(errs, errors.New("--refresh-grace must be between 0 and 1m"))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/authd/authd/internal/redact"
 	"io"
 	"log/slog"
 	"net"
@@ -51,7 +50,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}()
 
 	// The effective configuration, without secrets.
-	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", redact.URL(where),
+	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", where,
 		"data_dir", c.DataDir, "session_idle_timeout", c.SessionIdle, "session_lifetime", c.SessionLifetime, "session_cache_ttl", c.SessionCacheTTL,
 		"registration", c.Registration, "tls", c.TLSCert != "", "trusted_proxies", len(proxies),
 		"argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Time, c.Argon2Threads),
@@ -131,6 +130,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("load TLS key pair: %w", err)
 		}
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		hs.Handler = hsts(hs.Handler) // hsts.go
 		ln = tls.NewListener(ln, hs.TLSConfig)
 		scheme = "https"
 	}

@@ -65,7 +65,9 @@ func (c *composite) Close() error {
 }
 
 // openStore opens --database and, with --redis, puts Redis in front of it
-// for sessions, refresh tokens and revocations.
+// for sessions, refresh tokens and revocations. where names the store for
+// logs, credentials already hidden (redact.URL): print it as it is (a
+// second redaction would take the " + " of two URLs for one userinfo).
 func openStore(ctx context.Context, c *config, migrate bool) (store, string, error) {
 	st, where, err := openSQLStore(ctx, c, migrate)
 	if err != nil || c.Redis == "" {
@@ -74,15 +76,15 @@ func openStore(ctx context.Context, c *config, migrate bool) (store, string, err
 	rs, err := redisstore.Open(ctx, c.Redis, redisstore.Options{Prefix: c.RedisPrefix})
 	if err != nil {
 		st.Close()
-		return nil, "", fmt.Errorf("open redis %s: %w", redact.URL(c.Redis), err)
+		return nil, "", fmt.Errorf("open redis %s: %w", redact.URL(c.Redis), redact.Err(err, c.Redis))
 	}
 	if err := rs.Ping(ctx); err != nil {
 		rs.Close()
 		st.Close()
-		return nil, "", fmt.Errorf("redis %s: %w", redact.URL(c.Redis), err)
+		return nil, "", fmt.Errorf("redis %s: %w", redact.URL(c.Redis), redact.Err(err, c.Redis))
 	}
 	return &composite{userStore: st, keyStore: st, clientStore: st, sessionStore: rs, refreshStore: rs, sql: st, redis: rs},
-		redact.URL(where) + " + " + redact.URL(c.Redis), nil
+		where + " + " + redact.URL(c.Redis), nil
 }
 
 func openSQLStore(ctx context.Context, c *config, migrate bool) (store, string, error) {
@@ -105,9 +107,9 @@ func openSQLStore(ctx context.Context, c *config, migrate bool) (store, string, 
 	case "postgres":
 		st, err := pgstore.Open(ctx, loc, pgstore.Options{SkipMigrations: !migrate, MaxConns: int32(c.DBMaxConns)})
 		if err != nil {
-			return nil, "", fmt.Errorf("open postgres store %s: %w", redact.URL(loc), err)
+			return nil, "", fmt.Errorf("open postgres store %s: %w", redact.URL(loc), redact.Err(err, loc))
 		}
-		return st, loc, nil
+		return st, redact.URL(loc), nil
 	}
 	return nil, "", fmt.Errorf("unknown store kind %q", kind)
 }
