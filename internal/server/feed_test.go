@@ -131,7 +131,7 @@ func (s *stream) waitEnd(t *testing.T, within time.Duration) time.Duration {
 
 // TestFeedStreamsPerClient: a client gets MaxStreamsPerClient streams on
 // an instance; the next one is refused with 429, Retry-After and a
-// problem body, before any store read; other clients are not affected;
+// problem body, before its backlog is read; other clients are not affected;
 // a closed stream frees its slot.
 func TestFeedStreamsPerClient(t *testing.T) {
 	const limit = 3
