@@ -101,6 +101,12 @@ func (p Params) validate() error {
 // other work; waiting for a slot respects the context, whose error is
 // returned wrapped.
 //
+// The bound is what keeps the rest of the server responsive: an Argon2id
+// hash is ~17 ms of CPU that the Go scheduler preempts only every 10 ms, so
+// when hashes hold every P (GOMAXPROCS), a session check waits for a
+// preemption, and its p99 during a login flood rose from 2.7 ms to 30–45 ms
+// on two cores. [DefaultConcurrency] therefore leaves one P to the rest.
+//
 // A Hasher is safe for concurrent use.
 type Hasher struct {
 	params Params
@@ -117,9 +123,17 @@ type Hasher struct {
 	onAcquire   func()       // if non-nil, called while holding a slot
 }
 
+// DefaultConcurrency is the number of hashes a Hasher runs at once unless
+// told otherwise: GOMAXPROCS − 1, at least 1. Hashing so never takes the
+// last P, and requests that do not hash (session checks, token checks) are
+// served while a login flood keeps the others busy; logins are served at
+// the rate of the remaining cores (half the machine's on two cores, 3/4 on
+// four). docs/benchmarks.md has the measurements behind the choice.
+func DefaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
 // NewHasher returns a Hasher using Argon2id parameters p, running at most
 // concurrency hash operations at once. concurrency <= 0 means
-// runtime.GOMAXPROCS(0).
+// [DefaultConcurrency].
 //
 // Zero fields of p are replaced by those of [DefaultParams]. NewHasher panics
 // if the resulting parameters are unusable (Memory < 8*Threads, Memory over
@@ -131,7 +145,7 @@ func NewHasher(p Params, concurrency int) *Hasher {
 		panic("password: invalid Argon2id parameters: " + err.Error())
 	}
 	if concurrency <= 0 {
-		concurrency = runtime.GOMAXPROCS(0)
+		concurrency = DefaultConcurrency()
 	}
 	h := &Hasher{
 		params:    p,

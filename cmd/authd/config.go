@@ -5,16 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"github.com/authd/authd/internal/redact"
+	"github.com/authd/authd/jwk"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/authd/authd/internal/server"
-	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
 )
 
@@ -75,7 +75,7 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.UintVar(&c.Argon2Memory, "argon2-memory", 19456, "Argon2id memory cost in KiB (OWASP: 19456)")
 	fs.UintVar(&c.Argon2Time, "argon2-time", 2, "Argon2id iterations (OWASP: 2)")
 	fs.UintVar(&c.Argon2Threads, "argon2-threads", 1, "Argon2id parallelism (OWASP: 1)")
-	fs.IntVar(&c.HashConcurrency, "hash-concurrency", runtime.GOMAXPROCS(0), "password hashes computed at once; more wait")
+	fs.IntVar(&c.HashConcurrency, "hash-concurrency", password.DefaultConcurrency(), "password hashes computed at once; more wait (default: GOMAXPROCS-1, at least 1, so hashing never takes every CPU)")
 	fs.IntVar(&c.PasswordMinLength, "password-min-length", 12, "minimum password length in characters (NIST SP 800-63B-4: at least 8, 15 for single-factor)")
 	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", 10*time.Minute, "lifetime of access tokens (JWT)")
 	fs.DurationVar(&c.RefreshLifetime, "refresh-token-lifetime", 30*24*time.Hour, "absolute lifetime of a token session (its refresh-token chain)")
@@ -191,7 +191,7 @@ func (c *config) validate(serving bool) error {
 	if c.DBMaxConns < 1 {
 		errs = append(errs, errors.New("--database-max-conns must be at least 1"))
 	}
-	if !jwks.Supported(c.SigningAlg) {
+	if !jwk.Supported(c.SigningAlg) {
 		errs = append(errs, fmt.Errorf("--signing-alg must be EdDSA, ES256 or RS256, not %q", c.SigningAlg))
 	}
 	if c.KeyPublishLead < time.Second || c.KeyPublishLead > time.Hour {
