@@ -12,6 +12,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/authd/authd/jwk"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,7 +28,7 @@ import (
 type benchEnv struct {
 	issuer *token.Issuer
 	guard  *guard.Guard
-	key    *jwks.Key
+	key    *jwk.Key
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/authd/authd/jwk"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/authd/authd/jwks"
 )
 
 // remoteKeys is a cached copy of authd's JWKS. It implements token.Keys.
@@ -33,7 +33,7 @@ type remoteKeys struct {
 	log        *slog.Logger
 	minRefresh time.Duration
 
-	keys       atomic.Pointer[map[string]*jwks.Key]
+	keys       atomic.Pointer[map[string]*jwk.Key]
 	expires    atomic.Int64 // unix nanos after which the set is refreshed
 	refreshing atomic.Bool  // a background refresh is running
 
@@ -68,7 +68,7 @@ func (k *remoteKeys) revoke(kid string) {
 	k.revoked[kid] = now.Add(revokedFor)
 	if p := k.keys.Load(); p != nil {
 		if _, ok := (*p)[kid]; ok {
-			m := make(map[string]*jwks.Key, len(*p))
+			m := make(map[string]*jwk.Key, len(*p))
 			for id, key := range *p {
 				if id != kid {
 					m[id] = key
@@ -88,7 +88,7 @@ func (k *remoteKeys) isRevoked(kid string) bool {
 }
 
 // VerificationKey implements token.Keys.
-func (k *remoteKeys) VerificationKey(kid string) (*jwks.Key, bool) {
+func (k *remoteKeys) VerificationKey(kid string) (*jwk.Key, bool) {
 	if m := k.keys.Load(); m != nil {
 		if key, ok := (*m)[kid]; ok {
 			// Stale: refresh in the background, one refresh at a time (not
@@ -149,14 +149,14 @@ func (k *remoteKeys) refresh(ctx context.Context, force bool) error {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&raw); err != nil {
 		return fmt.Errorf("guard: jwks: %w", err)
 	}
-	m := map[string]*jwks.Key{}
+	m := map[string]*jwk.Key{}
 	for _, r := range raw.Keys {
-		var j jwks.JWK
+		var j jwk.JWK
 		var members map[string]any
 		if json.Unmarshal(r, &j) != nil || json.Unmarshal(r, &members) != nil {
 			continue
 		}
-		key, err := jwks.ParseJWK(j, members)
+		key, err := jwk.ParseJWK(j, members)
 		if err != nil {
 			k.log.Warn("guard: skipping JWK", "kid", j.Kid, "err", err)
 			continue

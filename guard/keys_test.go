@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/authd/authd/jwk"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/jwks"
 )
 
 // jwksServer serves one Ed25519 key as a JWKS and counts the fetches.
@@ -25,9 +25,9 @@ func jwksServer(t *testing.T, cacheControl string) (*httptest.Server, *atomic.In
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, _ := json.Marshal(map[string]any{"keys": []jwks.JWK{{
+	doc, _ := json.Marshal(map[string]any{"keys": []jwk.JWK{{
 		Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub),
-		Kid: "k1", Alg: jwks.EdDSA, Use: "sig",
+		Kid: "k1", Alg: jwk.EdDSA, Use: "sig",
 	}}})
 	var fetches atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

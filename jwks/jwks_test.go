@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/jwk"
 	"maps"
 	"slices"
 	"strings"
@@ -26,7 +27,7 @@ import (
 	"github.com/authd/authd/memstore"
 )
 
-var algs = []string{jwks.EdDSA, jwks.ES256, jwks.RS256}
+var algs = []string{jwk.EdDSA, jwk.ES256, jwk.RS256}
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
 
@@ -50,17 +51,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 // keys caches generated keys: RSA generation is slow under -race.
 var (
 	keysMu sync.Mutex
-	keys   = map[string]*jwks.Key{}
+	keys   = map[string]*jwk.Key{}
 )
 
-func generate(t testing.TB, alg string) *jwks.Key {
+func generate(t testing.TB, alg string) *jwk.Key {
 	t.Helper()
 	keysMu.Lock()
 	defer keysMu.Unlock()
 	if k, ok := keys[alg]; ok {
 		return k
 	}
-	k, err := jwks.Generate(alg, t0, t0.Add(time.Minute))
+	k, err := jwk.Generate(alg, t0, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatalf("Generate(%s) = %v", alg, err)
 	}
@@ -70,7 +71,7 @@ func generate(t testing.TB, alg string) *jwks.Key {
 
 // signs checks that k's private key makes signatures its public key
 // accepts.
-func signs(t testing.TB, k *jwks.Key) {
+func signs(t testing.TB, k *jwk.Key) {
 	t.Helper()
 	msg := []byte("signing input")
 	h := sha256.Sum256(msg)
@@ -107,10 +108,10 @@ func TestGenerate(t *testing.T) {
 			signs(t, k)
 		})
 	}
-	if _, err := jwks.Generate("HS256", t0, t0); err == nil {
+	if _, err := jwk.Generate("HS256", t0, t0); err == nil {
 		t.Error("Generate(HS256) succeeded")
 	}
-	if _, err := jwks.Generate("none", t0, t0); err == nil {
+	if _, err := jwk.Generate("none", t0, t0); err == nil {
 		t.Error("Generate(none) succeeded")
 	}
 }
@@ -122,7 +123,7 @@ func TestSealOpen(t *testing.T) {
 			k := generate(t, alg)
 			k2 := *k
 			k2.RetireAt = t0.Add(time.Hour)
-			sk, err := k2.Seal(kek)
+			sk, err := jwks.Seal(&k2, kek)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +147,7 @@ func TestSealOpen(t *testing.T) {
 			}
 			signs(t, got)
 			// Two seals of one key differ (fresh nonce).
-			sk2, _ := k.Seal(kek)
+			sk2, _ := jwks.Seal(k, kek)
 			if bytes.Equal(sk.PrivateSealed, sk2.PrivateSealed) {
 				t.Error("two seals are identical: nonce reused")
 			}
@@ -156,9 +157,9 @@ func TestSealOpen(t *testing.T) {
 
 func TestOpenRefuses(t *testing.T) {
 	kek := jwks.NewKEK()
-	ed, rs := generate(t, jwks.EdDSA), generate(t, jwks.RS256)
-	sealed := func(k *jwks.Key) *jwks.StoredKey {
-		sk, err := k.Seal(kek)
+	ed, rs := generate(t, jwk.EdDSA), generate(t, jwk.RS256)
+	sealed := func(k *jwk.Key) *jwks.StoredKey {
+		sk, err := jwks.Seal(k, kek)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,12 +210,12 @@ func TestOpenRefuses(t *testing.T) {
 		}, kek, false},
 		{"EdDSA key labelled RS256", func() *jwks.StoredKey {
 			sk := sealed(ed)
-			sk.Alg = jwks.RS256
+			sk.Alg = jwk.RS256
 			return sk
 		}, kek, false},
 		{"RSA key labelled EdDSA", func() *jwks.StoredKey {
 			sk := sealed(rs)
-			sk.Alg = jwks.EdDSA
+			sk.Alg = jwk.EdDSA
 			return sk
 		}, kek, false},
 		{"alg HS256", func() *jwks.StoredKey {
@@ -307,13 +308,13 @@ func TestParseKEK(t *testing.T) {
 
 // jwkRaw marshals j and returns it with its member map, the way a JWKS
 // client sees it.
-func jwkRaw(t testing.TB, j any) (jwks.JWK, map[string]any) {
+func jwkRaw(t testing.TB, j any) (jwk.JWK, map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(j)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var jj jwks.JWK
+	var jj jwk.JWK
 	var raw map[string]any
 	if err := json.Unmarshal(b, &jj); err != nil {
 		t.Fatal(err)
@@ -337,17 +338,17 @@ func TestJWKRoundTrip(t *testing.T) {
 			}
 			jj, raw := jwkRaw(t, j)
 			wantMembers := map[string][]string{
-				jwks.EdDSA: {"alg", "crv", "kid", "kty", "use", "x"},
-				jwks.ES256: {"alg", "crv", "kid", "kty", "use", "x", "y"},
-				jwks.RS256: {"alg", "e", "kid", "kty", "n", "use"},
+				jwk.EdDSA: {"alg", "crv", "kid", "kty", "use", "x"},
+				jwk.ES256: {"alg", "crv", "kid", "kty", "use", "x", "y"},
+				jwk.RS256: {"alg", "e", "kid", "kty", "n", "use"},
 			}[alg]
 			if got := slices.Sorted(maps.Keys(raw)); !slices.Equal(got, wantMembers) {
 				t.Errorf("JWK members = %v, want %v", got, wantMembers)
 			}
-			if alg == jwks.RS256 && raw["e"] != "AQAB" {
+			if alg == jwk.RS256 && raw["e"] != "AQAB" {
 				t.Errorf("e = %v, want AQAB", raw["e"])
 			}
-			got, err := jwks.ParseJWK(jj, raw)
+			got, err := jwk.ParseJWK(jj, raw)
 			if err != nil {
 				t.Fatalf("ParseJWK = %v", err)
 			}
@@ -360,7 +361,7 @@ func TestJWKRoundTrip(t *testing.T) {
 			// use may be absent.
 			jj.Use = ""
 			delete(raw, "use")
-			if _, err := jwks.ParseJWK(jj, raw); err != nil {
+			if _, err := jwk.ParseJWK(jj, raw); err != nil {
 				t.Errorf("ParseJWK without use = %v", err)
 			}
 		})
@@ -368,8 +369,8 @@ func TestJWKRoundTrip(t *testing.T) {
 }
 
 func TestParseJWKRefuses(t *testing.T) {
-	ed, es, rs := generate(t, jwks.EdDSA), generate(t, jwks.ES256), generate(t, jwks.RS256)
-	pub := func(k *jwks.Key) map[string]any {
+	ed, es, rs := generate(t, jwk.EdDSA), generate(t, jwk.ES256), generate(t, jwk.RS256)
+	pub := func(k *jwk.Key) map[string]any {
 		j, err := k.JWK()
 		if err != nil {
 			t.Fatal(err)
@@ -427,8 +428,8 @@ func TestParseJWKRefuses(t *testing.T) {
 		"OKP x short":                with(pub(ed), "x", b64(make([]byte, 31))),
 		"OKP x padded":               with(pub(ed), "x", base64.URLEncoding.EncodeToString(ed.Public.(ed25519.PublicKey))),
 		"OKP x std alphabet":         with(pub(ed), "x", strings.NewReplacer("-", "+", "_", "/").Replace(b64(ed.Public.(ed25519.PublicKey)))+"+/"),
-		"OKP alg ES256":              with(pub(ed), "alg", jwks.ES256),
-		"EC alg EdDSA":               with(pub(es), "alg", jwks.EdDSA),
+		"OKP alg ES256":              with(pub(ed), "alg", jwk.ES256),
+		"EC alg EdDSA":               with(pub(es), "alg", jwk.EdDSA),
 		"RSA alg PS256":              with(pub(rs), "alg", "PS256"),
 		"RSA alg RS512":              with(pub(rs), "alg", "RS512"),
 		"alg missing":                with(pub(ed), "alg", nil),
@@ -439,12 +440,12 @@ func TestParseJWKRefuses(t *testing.T) {
 	}
 	for name, raw := range tests {
 		t.Run(name, func(t *testing.T) {
-			var j jwks.JWK
+			var j jwk.JWK
 			b, _ := json.Marshal(raw)
 			if err := json.Unmarshal(b, &j); err != nil {
 				return // not even a JWK: nothing to parse
 			}
-			if k, err := jwks.ParseJWK(j, raw); err == nil {
+			if k, err := jwk.ParseJWK(j, raw); err == nil {
 				t.Fatalf("ParseJWK accepted %v as %+v", raw, k)
 			}
 		})
@@ -477,7 +478,7 @@ func newTestRing(t *testing.T, alg string) *ring {
 	return r
 }
 
-func (r *ring) signer(t *testing.T) *jwks.Key {
+func (r *ring) signer(t *testing.T) *jwk.Key {
 	t.Helper()
 	k, err := r.Signer()
 	if err != nil {
@@ -568,7 +569,7 @@ func TestRingFirstKey(t *testing.T) {
 
 func TestRingRotation(t *testing.T) {
 	ctx := context.Background()
-	r := newTestRing(t, jwks.EdDSA)
+	r := newTestRing(t, jwk.EdDSA)
 	old := r.signer(t)
 	r.clk.Advance(time.Hour)
 	rotatedAt := r.clk.Now()
@@ -576,7 +577,7 @@ func TestRingRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.Alg != jwks.EdDSA || !next.ActivateAt.Equal(rotatedAt.Add(lead)) {
+	if next.Alg != jwk.EdDSA || !next.ActivateAt.Equal(rotatedAt.Add(lead)) {
 		t.Fatalf("Rotate = %+v; want EdDSA active at %v", next, rotatedAt.Add(lead))
 	}
 	// Published at once, newest first …
@@ -645,10 +646,10 @@ func TestRingRotation(t *testing.T) {
 // signs.
 func TestRingRotateTwice(t *testing.T) {
 	ctx := context.Background()
-	r := newTestRing(t, jwks.EdDSA)
+	r := newTestRing(t, jwk.EdDSA)
 	first := r.signer(t)
 	r.clk.Advance(time.Minute)
-	a, err := r.Rotate(ctx, jwks.ES256)
+	a, err := r.Rotate(ctx, jwk.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -657,7 +658,7 @@ func TestRingRotateTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Alg != jwks.ES256 || b.Alg != jwks.EdDSA {
+	if a.Alg != jwk.ES256 || b.Alg != jwk.EdDSA {
 		t.Fatalf("algs = %s, %s", a.Alg, b.Alg)
 	}
 	if got := r.published(t); !slices.Equal(got, []string{b.KID, a.KID, first.KID}) {
@@ -682,7 +683,7 @@ func TestRingRotateTwice(t *testing.T) {
 
 func TestRingDue(t *testing.T) {
 	ctx := context.Background()
-	r := newTestRing(t, jwks.EdDSA)
+	r := newTestRing(t, jwk.EdDSA)
 	const every = 30 * 24 * time.Hour
 	if r.Due(every) || r.Due(0) || r.Due(-time.Hour) {
 		t.Fatal("Due on a fresh key")
@@ -718,7 +719,7 @@ func TestRingDue(t *testing.T) {
 // rotation by one is seen by the other after Reload.
 func TestRingTwoInstances(t *testing.T) {
 	ctx := context.Background()
-	a := newTestRing(t, jwks.EdDSA)
+	a := newTestRing(t, jwk.EdDSA)
 	b := &ring{clk: a.clk, store: a.store, kek: a.kek}
 	var err error
 	b.Ring, err = jwks.NewRing(ctx, jwks.RingConfig{Store: a.store, KEK: a.kek, PublishLead: lead, Retain: retain, Now: a.clk.Now})
@@ -765,7 +766,7 @@ func TestRingTwoInstances(t *testing.T) {
 // TestRingConcurrent: readers and a rotation race without data races.
 func TestRingConcurrent(t *testing.T) {
 	ctx := context.Background()
-	r := newTestRing(t, jwks.EdDSA)
+	r := newTestRing(t, jwk.EdDSA)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -789,7 +790,7 @@ func TestRingConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-func keyByID(t *testing.T, ks []*jwks.Key, kid string) *jwks.Key {
+func keyByID(t *testing.T, ks []*jwk.Key, kid string) *jwk.Key {
 	t.Helper()
 	for _, k := range ks {
 		if k.KID == kid {
@@ -802,7 +803,7 @@ func keyByID(t *testing.T, ks []*jwks.Key, kid string) *jwks.Key {
 
 // privateBytes returns the secret part of k's private key: the Ed25519
 // seed, the ECDSA scalar, the RSA private exponent.
-func privateBytes(t *testing.T, k *jwks.Key) []byte {
+func privateBytes(t *testing.T, k *jwk.Key) []byte {
 	t.Helper()
 	switch p := k.Private.(type) {
 	case ed25519.PrivateKey:

@@ -3,6 +3,7 @@ package jwks_test
 import (
 	"context"
 	"errors"
+	"github.com/authd/authd/jwk"
 	"slices"
 	"sync"
 	"testing"
@@ -15,20 +16,20 @@ import (
 // its retirement plus RetireLeeway; a revoked key verifies nothing; a key
 // from a remote JWKS (no times) verifies every token.
 func TestRetiredKeyCutoff(t *testing.T) {
-	retired := &jwks.Key{RetireAt: t0}
-	revoked := &jwks.Key{RetireAt: t0.Add(time.Hour), RevokedAt: t0}
-	active := &jwks.Key{}
+	retired := &jwk.Key{RetireAt: t0}
+	revoked := &jwk.Key{RetireAt: t0.Add(time.Hour), RevokedAt: t0}
+	active := &jwk.Key{}
 	tests := []struct {
 		name string
-		key  *jwks.Key
+		key  *jwk.Key
 		iat  time.Time
 		want bool
 	}{
 		{"retired, issued long before", retired, t0.Add(-time.Hour), true},
 		{"retired, issued just before", retired, t0.Add(-time.Second), true},
 		{"retired, issued at retirement (another instance not yet reloaded)", retired, t0, true},
-		{"retired, issued within the leeway", retired, t0.Add(jwks.RetireLeeway - time.Microsecond), true},
-		{"retired, issued at retirement + leeway", retired, t0.Add(jwks.RetireLeeway), false},
+		{"retired, issued within the leeway", retired, t0.Add(jwk.RetireLeeway - time.Microsecond), true},
+		{"retired, issued at retirement + leeway", retired, t0.Add(jwk.RetireLeeway), false},
 		{"retired, issued a minute after", retired, t0.Add(time.Minute), false},
 		{"revoked, issued before", revoked, t0.Add(-time.Hour), false},
 		{"revoked, issued after", revoked, t0.Add(time.Minute), false},
@@ -39,8 +40,8 @@ func TestRetiredKeyCutoff(t *testing.T) {
 			t.Errorf("%s: Verifies(%v) = %v, want %v", tt.name, tt.iat, got, tt.want)
 		}
 	}
-	if jwks.RetireLeeway > 10*time.Second {
-		t.Errorf("RetireLeeway = %v; it is meant to be small", jwks.RetireLeeway)
+	if jwk.RetireLeeway > 10*time.Second {
+		t.Errorf("RetireLeeway = %v; it is meant to be small", jwk.RetireLeeway)
 	}
 }
 
@@ -48,7 +49,7 @@ func TestRetiredKeyCutoff(t *testing.T) {
 // of a rotation verifies what it signed before the new key took over and
 // nothing issued later, while it stays published.
 func TestRingRetiredKeyCutoffAfterRotate(t *testing.T) {
-	r := newTestRing(t, jwks.EdDSA)
+	r := newTestRing(t, jwk.EdDSA)
 	old := r.signer(t)
 	next, err := r.Rotate(context.Background(), "")
 	if err != nil {
@@ -67,7 +68,7 @@ func TestRingRetiredKeyCutoffAfterRotate(t *testing.T) {
 	}
 }
 
-func (r *ring) revoke(t *testing.T, kid string) *jwks.Key {
+func (r *ring) revoke(t *testing.T, kid string) *jwk.Key {
 	t.Helper()
 	k, err := r.Revoke(context.Background(), kid)
 	if err != nil {
@@ -82,25 +83,25 @@ func TestRingRevoke(t *testing.T) {
 	tests := []struct {
 		name string
 		// setup returns the key to revoke.
-		setup         func(t *testing.T, r *ring) *jwks.Key
+		setup         func(t *testing.T, r *ring) *jwk.Key
 		wantSuccessor bool
 	}{
-		{"the signing key", func(t *testing.T, r *ring) *jwks.Key { return r.signer(t) }, true},
-		{"the signing key, with a successor pending", func(t *testing.T, r *ring) *jwks.Key {
+		{"the signing key", func(t *testing.T, r *ring) *jwk.Key { return r.signer(t) }, true},
+		{"the signing key, with a successor pending", func(t *testing.T, r *ring) *jwk.Key {
 			s := r.signer(t)
 			if _, err := r.Rotate(context.Background(), ""); err != nil {
 				t.Fatal(err)
 			}
 			return s
 		}, true},
-		{"the pending key", func(t *testing.T, r *ring) *jwks.Key {
+		{"the pending key", func(t *testing.T, r *ring) *jwk.Key {
 			k, err := r.Rotate(context.Background(), "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			return k
 		}, true},
-		{"a retired key", func(t *testing.T, r *ring) *jwks.Key {
+		{"a retired key", func(t *testing.T, r *ring) *jwk.Key {
 			s := r.signer(t)
 			if _, err := r.Rotate(context.Background(), ""); err != nil {
 				t.Fatal(err)
@@ -111,7 +112,7 @@ func TestRingRevoke(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newTestRing(t, jwks.EdDSA)
+			r := newTestRing(t, jwk.EdDSA)
 			r.clk.Advance(time.Hour)
 			target := tt.setup(t, r)
 			before := r.published(t)
@@ -159,7 +160,7 @@ func TestRingRevoke(t *testing.T) {
 }
 
 func TestRingRevokeRefuses(t *testing.T) {
-	r := newTestRing(t, jwks.EdDSA)
+	r := newTestRing(t, jwk.EdDSA)
 	if _, err := r.Revoke(context.Background(), "no-such-kid"); !errors.Is(err, jwks.ErrUnknownKey) {
 		t.Errorf("Revoke(unknown) = %v, want ErrUnknownKey", err)
 	}
@@ -182,7 +183,7 @@ func TestRingRevokeRefuses(t *testing.T) {
 // next Reload, which reports it once to OnRevoke.
 func TestRingRevokeReachesOtherInstances(t *testing.T) {
 	ctx := context.Background()
-	a := newTestRing(t, jwks.EdDSA)
+	a := newTestRing(t, jwk.EdDSA)
 	var mu sync.Mutex
 	var told []string
 	b, err := jwks.NewRing(ctx, jwks.RingConfig{Store: a.store, KEK: a.kek, PublishLead: lead, Retain: retain, Now: a.clk.Now,
@@ -224,7 +225,7 @@ func TestRingRevokeReachesOtherInstances(t *testing.T) {
 // revocation feed's backlog) for Retain after its revocation.
 func TestRingPruneKeepsRevoked(t *testing.T) {
 	ctx := context.Background()
-	r := newTestRing(t, jwks.EdDSA)
+	r := newTestRing(t, jwk.EdDSA)
 	old := r.signer(t)
 	r.revoke(t, old.KID)
 	r.clk.Advance(retain - time.Microsecond)
@@ -245,7 +246,7 @@ func TestRingPruneKeepsRevoked(t *testing.T) {
 // a new *Key and leaves the old snapshot untouched.
 func TestRingReloadReusesKeys(t *testing.T) {
 	ctx := context.Background()
-	r := newTestRing(t, jwks.EdDSA)
+	r := newTestRing(t, jwk.EdDSA)
 	k1 := r.signer(t)
 	if err := r.Reload(ctx); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/jwk"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,7 @@ var ErrNoSigningKey = errors.New("jwks: no active signing key")
 // lock: the key set is an immutable snapshot swapped atomically.
 type Ring struct {
 	cfg  RingConfig
-	keys atomic.Pointer[[]*Key]
+	keys atomic.Pointer[[]*jwk.Key]
 	mu   sync.Mutex // serialises Rotate, Revoke and the first-key creation
 
 	// reloadMu serialises Reload, so an older read of the store never
@@ -68,16 +69,16 @@ type Ring struct {
 
 type openedKey struct {
 	sealed []byte
-	key    *Key
+	key    *jwk.Key
 }
 
 // NewRing loads the keys, creating the first one when the store has no
 // key that can sign now or later.
 func NewRing(ctx context.Context, cfg RingConfig) (*Ring, error) {
 	if cfg.Alg == "" {
-		cfg.Alg = EdDSA
+		cfg.Alg = jwk.EdDSA
 	}
-	if !Supported(cfg.Alg) {
+	if !jwk.Supported(cfg.Alg) {
 		return nil, fmt.Errorf("jwks: unsupported algorithm %q (want EdDSA, ES256 or RS256)", cfg.Alg)
 	}
 	if cfg.PublishLead <= 0 {
@@ -97,7 +98,7 @@ func NewRing(ctx context.Context, cfg RingConfig) (*Ring, error) {
 	defer r.mu.Unlock()
 	if !r.hasFuture() {
 		now := cfg.Now()
-		k, err := Generate(cfg.Alg, now, now)
+		k, err := jwk.Generate(cfg.Alg, now, now)
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +122,7 @@ func (r *Ring) hasFuture() bool {
 	return false
 }
 
-func (r *Ring) snapshot() []*Key {
+func (r *Ring) snapshot() []*jwk.Key {
 	if p := r.keys.Load(); p != nil {
 		return *p
 	}
@@ -129,8 +130,8 @@ func (r *Ring) snapshot() []*Key {
 }
 
 // store seals k and writes it; the caller reloads.
-func (r *Ring) store(ctx context.Context, k *Key) error {
-	sk, err := k.Seal(r.cfg.KEK)
+func (r *Ring) store(ctx context.Context, k *jwk.Key) error {
+	sk, err := Seal(k, r.cfg.KEK)
 	if err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func (r *Ring) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jwks: load keys: %w", err)
 	}
-	keys := make([]*Key, 0, len(stored))
+	keys := make([]*jwk.Key, 0, len(stored))
 	opened := make(map[string]openedKey, len(stored))
 	for _, sk := range stored {
 		k := r.reuse(sk)
@@ -180,7 +181,7 @@ func (r *Ring) Reload(ctx context.Context) error {
 
 // reuse returns the already decrypted key for sk (a copy when its times
 // changed), or nil when sk must be opened. The caller holds reloadMu.
-func (r *Ring) reuse(sk *StoredKey) *Key {
+func (r *Ring) reuse(sk *StoredKey) *jwk.Key {
 	o, ok := r.opened[sk.KID]
 	if !ok || o.key.Alg != sk.Alg || !bytes.Equal(o.sealed, sk.PrivateSealed) {
 		return nil
@@ -196,9 +197,9 @@ func (r *Ring) reuse(sk *StoredKey) *Key {
 
 // Signer returns the key to sign with now: the most recently activated
 // key whose activation has come and which is not retired.
-func (r *Ring) Signer() (*Key, error) {
+func (r *Ring) Signer() (*jwk.Key, error) {
 	now := r.cfg.Now()
-	var best *Key
+	var best *jwk.Key
 	for _, k := range r.snapshot() {
 		if k.ActivateAt.After(now) || (!k.RetireAt.IsZero() && !now.Before(k.RetireAt)) || !k.RevokedAt.IsZero() {
 			continue
@@ -215,13 +216,13 @@ func (r *Ring) Signer() (*Key, error) {
 
 // published reports whether k belongs in the JWKS at now: not revoked,
 // and not retired for longer than Retain.
-func (r *Ring) published(k *Key, now time.Time) bool {
+func (r *Ring) published(k *jwk.Key, now time.Time) bool {
 	return k.RevokedAt.IsZero() && (k.RetireAt.IsZero() || now.Before(k.RetireAt.Add(r.cfg.Retain)))
 }
 
 // VerificationKey returns the published key with that ID. A retired key
 // verifies only tokens issued before its retirement: check Key.Verifies.
-func (r *Ring) VerificationKey(kid string) (*Key, bool) {
+func (r *Ring) VerificationKey(kid string) (*jwk.Key, bool) {
 	now := r.cfg.Now()
 	for _, k := range r.snapshot() {
 		if k.KID == kid && r.published(k, now) {
@@ -232,12 +233,12 @@ func (r *Ring) VerificationKey(kid string) (*Key, bool) {
 }
 
 // Keys returns every key the store holds, oldest first.
-func (r *Ring) Keys() []*Key { return slices.Clone(r.snapshot()) }
+func (r *Ring) Keys() []*jwk.Key { return slices.Clone(r.snapshot()) }
 
 // Revoked returns the revoked keys the store still holds (each for Retain
 // after its revocation), oldest first.
-func (r *Ring) Revoked() []*Key {
-	var out []*Key
+func (r *Ring) Revoked() []*jwk.Key {
+	var out []*jwk.Key
 	for _, k := range r.snapshot() {
 		if !k.RevokedAt.IsZero() {
 			out = append(out, k)
@@ -248,14 +249,14 @@ func (r *Ring) Revoked() []*Key {
 
 // Set is a JWK Set document (RFC 7517 §5).
 type Set struct {
-	Keys []JWK `json:"keys"`
+	Keys []jwk.JWK `json:"keys"`
 }
 
 // JWKS returns the public JWK Set: every published key, public members
 // only, newest first.
 func (r *Ring) JWKS() ([]byte, error) {
 	now := r.cfg.Now()
-	set := Set{Keys: []JWK{}}
+	set := Set{Keys: []jwk.JWK{}}
 	keys := r.snapshot()
 	for i := len(keys) - 1; i >= 0; i-- {
 		if !r.published(keys[i], now) {
@@ -273,19 +274,19 @@ func (r *Ring) JWKS() ([]byte, error) {
 // Rotate creates a new key of alg (empty: the configured one). It is
 // published at once and signs from PublishLead on; every current key
 // retires at that instant and stays published for Retain afterwards.
-func (r *Ring) Rotate(ctx context.Context, alg string) (*Key, error) {
+func (r *Ring) Rotate(ctx context.Context, alg string) (*jwk.Key, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.rotate(ctx, alg, r.cfg.PublishLead)
 }
 
 // rotate is Rotate with a given publish lead; the caller holds mu.
-func (r *Ring) rotate(ctx context.Context, alg string, lead time.Duration) (*Key, error) {
+func (r *Ring) rotate(ctx context.Context, alg string, lead time.Duration) (*jwk.Key, error) {
 	if alg == "" {
 		alg = r.cfg.Alg
 	}
 	now := r.cfg.Now()
-	k, err := Generate(alg, now, now.Add(lead))
+	k, err := jwk.Generate(alg, now, now.Add(lead))
 	if err != nil {
 		return nil, err
 	}
@@ -313,13 +314,13 @@ func (r *Ring) rotate(ctx context.Context, alg string, lead time.Duration) (*Key
 // issuance never stops: a verifier meeting the new kid fetches the JWKS
 // again. It returns that successor, or nil when no rotation was needed.
 // Other instances apply the revocation at their next Reload.
-func (r *Ring) Revoke(ctx context.Context, kid string) (*Key, error) {
+func (r *Ring) Revoke(ctx context.Context, kid string) (*jwk.Key, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.Reload(ctx); err != nil { // decide on the store's state, not a stale snapshot
 		return nil, err
 	}
-	var target *Key
+	var target *jwk.Key
 	for _, k := range r.snapshot() {
 		if k.KID == kid {
 			target = k
@@ -332,7 +333,7 @@ func (r *Ring) Revoke(ctx context.Context, kid string) (*Key, error) {
 		return nil, fmt.Errorf("jwks: revoke %q (at %s): %w", kid, target.RevokedAt.Format(time.RFC3339), ErrAlreadyRevoked)
 	}
 	now := r.cfg.Now()
-	var successor *Key
+	var successor *jwk.Key
 	if target.RetireAt.IsZero() || target.RetireAt.After(now) {
 		var err error
 		if successor, err = r.rotate(ctx, "", 0); err != nil {

@@ -18,6 +18,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
+	"github.com/authd/authd/jwk"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ import (
 
 type benchSetup struct {
 	ring *jwks.Ring
-	key  *jwks.Key
+	key  *jwk.Key
 	iss  *token.Issuer
 	tok  string
 }
@@ -51,7 +52,7 @@ func (s *benchSetup) verifier(cacheSize int) *token.Verifier {
 	})
 }
 
-var benchAlgs = []string{jwks.EdDSA, jwks.ES256, jwks.RS256}
+var benchAlgs = []string{jwk.EdDSA, jwk.ES256, jwk.RS256}
 
 func BenchmarkRawVerify(b *testing.B) {
 	for _, alg := range benchAlgs {
@@ -61,17 +62,17 @@ func BenchmarkRawVerify(b *testing.B) {
 			msg := []byte(input)
 			var verify func() bool
 			switch alg {
-			case jwks.EdDSA:
+			case jwk.EdDSA:
 				pub := s.key.Public.(ed25519.PublicKey)
 				verify = func() bool { return ed25519.Verify(pub, msg, sig) }
-			case jwks.ES256:
+			case jwk.ES256:
 				pub := s.key.Public.(*ecdsa.PublicKey)
 				der := joseToASN1(b, sig)
 				verify = func() bool {
 					h := sha256.Sum256(msg)
 					return ecdsa.VerifyASN1(pub, h[:], der)
 				}
-			case jwks.RS256:
+			case jwk.RS256:
 				pub := s.key.Public.(*rsa.PublicKey)
 				verify = func() bool {
 					h := sha256.Sum256(msg)
@@ -145,7 +146,7 @@ func BenchmarkIssue(b *testing.B) {
 // BenchmarkVerifyRefused is the cost of refusing garbage: a verifier must
 // not spend more on an attacker's junk than on a real token.
 func BenchmarkVerifyRefused(b *testing.B) {
-	s := setupBench(b, jwks.EdDSA)
+	s := setupBench(b, jwk.EdDSA)
 	v := s.verifier(-1)
 	rows := map[string]string{
 		"oversized":  strings.Repeat("A", token.MaxTokenLen+1),

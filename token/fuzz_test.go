@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/authd/authd/jwk"
 	"math"
 	"math/big"
 	"slices"
@@ -23,13 +24,13 @@ import (
 )
 
 // fuzzAlgs are the algorithms of the fuzz key ring, one key each.
-var fuzzAlgs = []string{jwks.EdDSA, jwks.ES256, jwks.RS256}
+var fuzzAlgs = []string{jwk.EdDSA, jwk.ES256, jwk.RS256}
 
 // ringSet publishes the keys of several rings, so one Verifier knows a
 // key of every algorithm (and a header can name the wrong one).
 type ringSet []*jwks.Ring
 
-func (rs ringSet) VerificationKey(kid string) (*jwks.Key, bool) {
+func (rs ringSet) VerificationKey(kid string) (*jwk.Key, bool) {
 	for _, r := range rs {
 		if k, ok := r.VerificationKey(kid); ok {
 			return k, ok
@@ -43,7 +44,7 @@ func (rs ringSet) VerificationKey(kid string) (*jwks.Key, bool) {
 type fuzzKit struct {
 	now     time.Time
 	keys    ringSet
-	signers []*jwks.Key
+	signers []*jwk.Key
 	tokens  []string
 	claims  []*token.Claims
 	v       *token.Verifier
@@ -385,19 +386,19 @@ func edit(tok string, edits []byte) string {
 }
 
 // verifies checks a JWS signature with the standard library alone.
-func verifies(key *jwks.Key, input string, sig []byte) bool {
+func verifies(key *jwk.Key, input string, sig []byte) bool {
 	h := sha256.Sum256([]byte(input))
 	switch pub := key.Public.(type) {
 	case ed25519.PublicKey:
-		return key.Alg == jwks.EdDSA && ed25519.Verify(pub, []byte(input), sig)
+		return key.Alg == jwk.EdDSA && ed25519.Verify(pub, []byte(input), sig)
 	case *ecdsa.PublicKey:
-		if key.Alg != jwks.ES256 || len(sig) != 64 {
+		if key.Alg != jwk.ES256 || len(sig) != 64 {
 			return false
 		}
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		return ecdsa.Verify(pub, h[:], r, s)
 	case *rsa.PublicKey:
-		return key.Alg == jwks.RS256 && rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig) == nil
+		return key.Alg == jwk.RS256 && rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig) == nil
 	}
 	return false
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/authd/authd/jwk"
 	"math/big"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ func newRing(t testing.TB, alg string, now func() time.Time) *jwks.Ring {
 	return r
 }
 
-func mustSigner(t testing.TB, r *jwks.Ring) *jwks.Key {
+func mustSigner(t testing.TB, r *jwks.Ring) *jwk.Key {
 	t.Helper()
 	k, err := r.Signer()
 	if err != nil {
@@ -96,9 +97,9 @@ func segment(t testing.TB, v any) string {
 func signJOSE(t testing.TB, alg string, priv crypto.Signer, input string) []byte {
 	t.Helper()
 	switch alg {
-	case jwks.EdDSA:
+	case jwk.EdDSA:
 		return ed25519.Sign(priv.(ed25519.PrivateKey), []byte(input))
-	case jwks.ES256:
+	case jwk.ES256:
 		h := sha256.Sum256([]byte(input))
 		der, err := ecdsa.SignASN1(rand.Reader, priv.(*ecdsa.PrivateKey), h[:])
 		if err != nil {
@@ -112,7 +113,7 @@ func signJOSE(t testing.TB, alg string, priv crypto.Signer, input string) []byte
 		rs.R.FillBytes(sig[:32])
 		rs.S.FillBytes(sig[32:])
 		return sig
-	case jwks.RS256:
+	case jwk.RS256:
 		h := sha256.Sum256([]byte(input))
 		sig, err := rsa.SignPKCS1v15(nil, priv.(*rsa.PrivateKey), crypto.SHA256, h[:])
 		if err != nil {

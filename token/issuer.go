@@ -3,15 +3,15 @@ package token
 import (
 	"crypto/rand"
 	"fmt"
+	"github.com/authd/authd/jwk"
 	"time"
 
-	"github.com/authd/authd/jwks"
 	"github.com/golang-jwt/jwt/v5"
 )
 
 // Signers gives the key to sign with. jwks.Ring implements it.
 type Signers interface {
-	Signer() (*jwks.Key, error)
+	Signer() (*jwk.Key, error)
 }
 
 // Issuer mints access tokens.

@@ -3,6 +3,7 @@ package token_test
 import (
 	"context"
 	"errors"
+	"github.com/authd/authd/jwk"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 )
 
 // TestVerifyRetiredKeyCutoff: once a key has retired, it verifies only
-// the tokens issued before its retirement (plus jwks.RetireLeeway), from
+// the tokens issued before its retirement (plus jwk.RetireLeeway), from
 // the cache or not, while it stays published for the tokens it signed.
 func TestVerifyRetiredKeyCutoff(t *testing.T) {
 	f := newAttackFixture(t) // ed signs; es and rs were rotated in after it
@@ -27,8 +28,8 @@ func TestVerifyRetiredKeyCutoff(t *testing.T) {
 	}{
 		{"issued a minute before retiring", retireAt.Add(-time.Minute), nil},
 		{"issued the second before retiring", retireAt.Add(-time.Second), nil},
-		{"issued within the leeway", retireAt.Add(jwks.RetireLeeway - time.Second), nil},
-		{"issued at retirement + leeway", retireAt.Add(jwks.RetireLeeway), token.ErrRetiredKey},
+		{"issued within the leeway", retireAt.Add(jwk.RetireLeeway - time.Second), nil},
+		{"issued at retirement + leeway", retireAt.Add(jwk.RetireLeeway), token.ErrRetiredKey},
 		{"issued a minute after retiring", retireAt.Add(time.Minute), token.ErrRetiredKey},
 		{"issued now", f.clk.Now(), token.ErrRetiredKey},
 	}
@@ -56,7 +57,7 @@ func TestVerifyRetiredKeyCutoff(t *testing.T) {
 func TestVerifyRevokedKey(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	ring := newRing(t, jwks.EdDSA, clk.Now)
+	ring := newRing(t, jwk.EdDSA, clk.Now)
 	iss := newIssuer(ring, clk.Now)
 	v := token.NewVerifier(token.VerifierConfig{Keys: ring, Issuer: testIss, Audience: testAud, Now: clk.Now})
 	old, _, err := iss.Issue(defaultGrant())
@@ -91,7 +92,7 @@ func TestVerifyRevokedKey(t *testing.T) {
 	}
 }
 
-func keyOf(t *testing.T, r *jwks.Ring, kid string) *jwks.Key {
+func keyOf(t *testing.T, r *jwks.Ring, kid string) *jwk.Key {
 	t.Helper()
 	for _, k := range r.Keys() {
 		if k.KID == kid {

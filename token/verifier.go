@@ -3,12 +3,12 @@ package token
 import (
 	"errors"
 	"fmt"
+	"github.com/authd/authd/jwk"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/authd/authd/jwks"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -17,7 +17,7 @@ import (
 // pass Key.Verifies for the token's iat (a retired key verifies only what
 // it signed before retiring); a revoked key must not be returned at all.
 type Keys interface {
-	VerificationKey(kid string) (*jwks.Key, bool)
+	VerificationKey(kid string) (*jwk.Key, bool)
 }
 
 // Revocations reports whether a session was revoked. RevocationSet
@@ -77,7 +77,7 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 		// Only asymmetric algorithms we sign with; "none", "HS256" (the
 		// public-key-as-HMAC-secret attack) and anything else never reach
 		// a key. The key then has to agree with the header (keyFor).
-		jwt.WithValidMethods([]string{jwks.EdDSA, jwks.ES256, jwks.RS256}),
+		jwt.WithValidMethods([]string{jwk.EdDSA, jwk.ES256, jwk.RS256}),
 		jwt.WithStrictDecoding(), // canonical base64url only
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
@@ -87,7 +87,7 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 		jwt.WithIssuedAt(),
 	)
 	v.anyTime = jwt.NewParser(
-		jwt.WithValidMethods([]string{jwks.EdDSA, jwks.ES256, jwks.RS256}),
+		jwt.WithValidMethods([]string{jwk.EdDSA, jwk.ES256, jwk.RS256}),
 		jwt.WithStrictDecoding(),
 		jwt.WithoutClaimsValidation(),
 	)
@@ -216,7 +216,7 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 		return nil, fmt.Errorf("alg %q does not match key %s (%s)", alg, key.KID, key.Alg)
 	}
 	// A retired key verifies only tokens issued before its retirement
-	// (plus jwks.RetireLeeway): authd no longer signs with it, so a later
+	// (plus jwk.RetireLeeway): authd no longer signs with it, so a later
 	// iat is a forgery or a confused instance (RFC 8725 §3.10 leaves the
 	// time rules to the verifier). The claims are decoded before keyFor
 	// runs; a missing iat is refused after the signature check.

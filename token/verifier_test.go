@@ -22,6 +22,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/jwk"
 	"maps"
 	"slices"
 	"strings"
@@ -41,27 +42,27 @@ const leeway = 30 * time.Second
 type attackFixture struct {
 	clk        *fakeClock
 	ring       *jwks.Ring
-	ed, es, rs *jwks.Key
+	ed, es, rs *jwk.Key
 	rev        *token.RevocationSet
 }
 
 func newAttackFixture(t *testing.T) *attackFixture {
 	t.Helper()
 	f := &attackFixture{clk: newClock()}
-	f.ring = newRing(t, jwks.EdDSA, f.clk.Now)
+	f.ring = newRing(t, jwk.EdDSA, f.clk.Now)
 	f.ed = mustSigner(t, f.ring)
 	ctx := context.Background()
 	var err error
-	if f.es, err = f.ring.Rotate(ctx, jwks.ES256); err != nil {
+	if f.es, err = f.ring.Rotate(ctx, jwk.ES256); err != nil {
 		t.Fatal(err)
 	}
-	if f.rs, err = f.ring.Rotate(ctx, jwks.RS256); err != nil {
+	if f.rs, err = f.ring.Rotate(ctx, jwk.RS256); err != nil {
 		t.Fatal(err)
 	}
 	if k := mustSigner(t, f.ring); k.KID != f.ed.KID {
 		t.Fatalf("signer after rotations = %s, want the EdDSA key still (publish lead)", k.Alg)
 	}
-	for _, k := range []*jwks.Key{f.ed, f.es, f.rs} {
+	for _, k := range []*jwk.Key{f.ed, f.es, f.rs} {
 		if _, ok := f.ring.VerificationKey(k.KID); !ok {
 			t.Fatalf("%s key %s not published", k.Alg, k.KID)
 		}
@@ -78,7 +79,7 @@ func (f *attackFixture) verifier(cacheSize int) *token.Verifier {
 }
 
 // header is the valid header for k.
-func header(k *jwks.Key) map[string]any {
+func header(k *jwk.Key) map[string]any {
 	return map[string]any{"alg": k.Alg, "kid": k.KID, "typ": "at+jwt"}
 }
 
@@ -94,7 +95,7 @@ func (f *attackFixture) claims() map[string]any {
 
 // forge builds header.payload and signs it with k's private key under k's
 // algorithm.
-func (f *attackFixture) forge(t testing.TB, k *jwks.Key, hdr, payload any) string {
+func (f *attackFixture) forge(t testing.TB, k *jwk.Key, hdr, payload any) string {
 	t.Helper()
 	input := segment(t, hdr) + "." + segment(t, payload)
 	return input + "." + b64(signJOSE(t, k.Alg, k.Private, input))
@@ -159,7 +160,7 @@ func wantAccepted(t *testing.T, v *token.Verifier, tok string) *token.Claims {
 // tweak re-encodes one segment of a hand-built token (0 header, 1
 // payload) with f and signs the result with k, so only the encoding rule
 // can refuse it.
-func (f *attackFixture) resign(t testing.TB, k *jwks.Key, hdrSeg, paySeg string) string {
+func (f *attackFixture) resign(t testing.TB, k *jwk.Key, hdrSeg, paySeg string) string {
 	input := hdrSeg + "." + paySeg
 	return input + "." + b64(signJOSE(t, k.Alg, k.Private, input))
 }
@@ -204,7 +205,7 @@ func attacks() []attack {
 			add(fmt.Sprintf("alg %s/%s", spelling, sig.name), nil, func(t *testing.T, f *attackFixture) string {
 				input := segment(t, with(header(f.ed), "alg", spelling)) + "." + segment(t, f.claims())
 				if sig.seg == "REAL" {
-					return input + "." + b64(signJOSE(t, jwks.EdDSA, f.ed.Private, input))
+					return input + "." + b64(signJOSE(t, jwk.EdDSA, f.ed.Private, input))
 				}
 				return input + "." + sig.seg
 			})
@@ -215,7 +216,7 @@ func attacks() []attack {
 	}
 
 	// ---- HS256 keyed with our public key (RFC 8725 §2.1 key confusion) ----
-	pubForms := func(k *jwks.Key) map[string][]byte {
+	pubForms := func(k *jwk.Key) map[string][]byte {
 		der, _ := x509.MarshalPKIXPublicKey(k.Public)
 		forms := map[string][]byte{
 			"PKIX DER": der,
@@ -257,19 +258,19 @@ func attacks() []attack {
 
 	// ---- alg/key mismatch (RFC 8725 §3.1: the algorithm is the key's) ----
 	add("ES256 header, EdDSA kid, ES256 signature", nil, func(t *testing.T, f *attackFixture) string {
-		return f.forge(t, f.es, with(header(f.ed), "alg", jwks.ES256), f.claims())
+		return f.forge(t, f.es, with(header(f.ed), "alg", jwk.ES256), f.claims())
 	})
 	add("ES256 header, EdDSA kid, Ed25519 signature", nil, func(t *testing.T, f *attackFixture) string {
-		return f.forge(t, f.ed, with(header(f.ed), "alg", jwks.ES256), f.claims())
+		return f.forge(t, f.ed, with(header(f.ed), "alg", jwk.ES256), f.claims())
 	})
 	add("RS256 header, ES256 kid, RS256 signature", nil, func(t *testing.T, f *attackFixture) string {
-		return f.forge(t, f.rs, with(header(f.es), "alg", jwks.RS256), f.claims())
+		return f.forge(t, f.rs, with(header(f.es), "alg", jwk.RS256), f.claims())
 	})
 	add("EdDSA header, RS256 kid, Ed25519 signature", nil, func(t *testing.T, f *attackFixture) string {
-		return f.forge(t, f.ed, with(header(f.rs), "alg", jwks.EdDSA), f.claims())
+		return f.forge(t, f.ed, with(header(f.rs), "alg", jwk.EdDSA), f.claims())
 	})
 	add("RS256 header, EdDSA kid, RS256 signature", nil, func(t *testing.T, f *attackFixture) string {
-		return f.forge(t, f.rs, with(header(f.ed), "alg", jwks.RS256), f.claims())
+		return f.forge(t, f.rs, with(header(f.ed), "alg", jwk.RS256), f.claims())
 	})
 	add("PS256 header, RS256 kid, PSS signature", nil, func(t *testing.T, f *attackFixture) string {
 		input := segment(t, with(header(f.rs), "alg", "PS256")) + "." + segment(t, f.claims())
@@ -582,16 +583,16 @@ func attacks() []attack {
 	add("signature from another P-256 key, ES256 kid", nil, func(t *testing.T, f *attackFixture) string {
 		priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		input := segment(t, header(f.es)) + "." + segment(t, f.claims())
-		return input + "." + b64(signJOSE(t, jwks.ES256, priv, input))
+		return input + "." + b64(signJOSE(t, jwk.ES256, priv, input))
 	})
 	add("signature from another RSA key, RS256 kid", nil, func(t *testing.T, f *attackFixture) string {
 		priv, _ := rsa.GenerateKey(rand.Reader, 2048)
 		input := segment(t, header(f.rs)) + "." + segment(t, f.claims())
-		return input + "." + b64(signJOSE(t, jwks.RS256, priv, input))
+		return input + "." + b64(signJOSE(t, jwk.RS256, priv, input))
 	})
 	add("ES256 signature in ASN.1 DER instead of r||s", nil, func(t *testing.T, f *attackFixture) string {
 		input := segment(t, header(f.es)) + "." + segment(t, f.claims())
-		return input + "." + b64(joseToASN1(t, signJOSE(t, jwks.ES256, f.es.Private, input)))
+		return input + "." + b64(joseToASN1(t, signJOSE(t, jwk.ES256, f.es.Private, input)))
 	})
 	add("one flipped byte in payload", nil, func(t *testing.T, f *attackFixture) string {
 		tok := f.valid(t)
@@ -678,7 +679,7 @@ func TestVerifyAttackTable(t *testing.T) {
 	if c.Subject != "user-1" || c.SessionID != "session-1" {
 		t.Fatalf("control claims = %+v", c)
 	}
-	for _, k := range []*jwks.Key{f.es, f.rs} {
+	for _, k := range []*jwk.Key{f.es, f.rs} {
 		wantAccepted(t, v, f.forge(t, k, header(k), f.claims()))
 	}
 
@@ -835,7 +836,7 @@ func TestVerifyCacheBounded(t *testing.T) {
 // Retain), a token it signed is refused by a fresh verifier.
 func TestVerifyKeyGone(t *testing.T) {
 	clk := newClock()
-	ring := newRing(t, jwks.EdDSA, clk.Now)
+	ring := newRing(t, jwk.EdDSA, clk.Now)
 	iss := newIssuer(ring, clk.Now)
 	iss.TTL = time.Hour // still valid when its key is gone
 	tok, _, err := iss.Issue(defaultGrant())
@@ -858,7 +859,7 @@ func TestVerifyKeyGone(t *testing.T) {
 // exactly alg, kid and typ at+jwt; its claims carry no personal data.
 func TestIssueVerify(t *testing.T) {
 	sizes := map[string]int{}
-	for _, alg := range []string{jwks.EdDSA, jwks.ES256, jwks.RS256} {
+	for _, alg := range []string{jwk.EdDSA, jwk.ES256, jwk.RS256} {
 		t.Run(alg, func(t *testing.T) {
 			clk := newClock()
 			clk.Advance(123456789 * time.Nanosecond) // iat truncates to the second
@@ -956,25 +957,25 @@ func TestIssueVerify(t *testing.T) {
 	}
 	t.Logf("access token sizes (default claims: 26-char IDs, iss %q, aud %q, client_id authd, scope \"read write\"):", testIss, testAud)
 	t.Logf("  %-6s %5s", "alg", "bytes")
-	for _, alg := range []string{jwks.EdDSA, jwks.ES256, jwks.RS256} {
+	for _, alg := range []string{jwk.EdDSA, jwk.ES256, jwk.RS256} {
 		t.Logf("  %-6s %5d", alg, sizes[alg])
 	}
-	if n, ok := sizes[jwks.EdDSA]; ok && n >= 500 {
+	if n, ok := sizes[jwk.EdDSA]; ok && n >= 500 {
 		t.Errorf("EdDSA token is %d bytes, want < 500", n)
 	}
 }
 
 // rawVerify checks a JOSE signature with the bare primitive.
-func rawVerify(alg string, k *jwks.Key, input string, sig []byte) error {
+func rawVerify(alg string, k *jwk.Key, input string, sig []byte) error {
 	switch alg {
-	case jwks.EdDSA:
+	case jwk.EdDSA:
 		if !ed25519.Verify(k.Public.(ed25519.PublicKey), []byte(input), sig) {
 			return errors.New("ed25519: bad signature")
 		}
 		return nil
-	case jwks.ES256:
+	case jwk.ES256:
 		return jwt.SigningMethodES256.Verify(input, sig, k.Public)
-	case jwks.RS256:
+	case jwk.RS256:
 		return jwt.SigningMethodRS256.Verify(input, sig, k.Public)
 	}
 	return fmt.Errorf("unknown alg %s", alg)
@@ -990,7 +991,7 @@ func TestIssueNoKey(t *testing.T) {
 
 type noKeys struct{}
 
-func (noKeys) Signer() (*jwks.Key, error) { return nil, jwks.ErrNoSigningKey }
+func (noKeys) Signer() (*jwk.Key, error) { return nil, jwks.ErrNoSigningKey }
 
 // TestVerifyConcurrent: Verify is safe for concurrent use (run with -race)
 // while the revocation set changes.

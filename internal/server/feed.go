@@ -2,11 +2,11 @@ package server
 
 import (
 	"errors"
+	"github.com/authd/authd/jwk"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/authd/authd/jwks"
 )
 
 // DefaultMaxStreamsPerClient is the default limit on one client's
@@ -44,7 +44,7 @@ type Feed struct {
 	Heartbeat time.Duration
 	// Keys, if set, lists the revoked signing keys still stored, for the
 	// backlog of every stream (jwks.Ring implements it).
-	Keys interface{ Revoked() []*jwks.Key }
+	Keys interface{ Revoked() []*jwk.Key }
 
 	mu      sync.Mutex
 	subs    map[*follower]struct{}

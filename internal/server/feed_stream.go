@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/jwk"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/authd/authd"
-	"github.com/authd/authd/jwks"
 )
 
 // FeedEvent is one revoked session on the wire (the data of a "revoked"
@@ -81,7 +81,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var keys []*jwks.Key
+	var keys []*jwk.Key
 	if feed.Keys != nil {
 		keys = feed.Keys.Revoked()
 	}

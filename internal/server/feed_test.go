@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/authd/authd/jwk"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -260,7 +261,7 @@ func TestFeedKeyRevoked(t *testing.T) {
 	}
 }
 
-func keyByKID(t *testing.T, r *jwks.Ring, kid string) *jwks.Key {
+func keyByKID(t *testing.T, r *jwks.Ring, kid string) *jwk.Key {
 	t.Helper()
 	for _, k := range r.Keys() {
 		if k.KID == kid {
