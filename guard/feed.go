@@ -1,14 +1,13 @@
 package guard
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/wire"
+	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -42,19 +41,6 @@ func (g *Guard) follow(ctx context.Context) {
 		}
 		backoff = min(backoff*2, 2*time.Second)
 	}
-}
-
-// feedEvent mirrors authd's FeedEvent.
-type feedEvent struct {
-	SessionID string `json:"sid"`
-	RevokedAt int64  `json:"revoked_at"`
-	Until     int64  `json:"until"`
-}
-
-// keyEvent mirrors authd's KeyEvent: a signing key withdrawn at once.
-type keyEvent struct {
-	KID       string `json:"kid"`
-	RevokedAt int64  `json:"revoked_at"`
 }
 
 // retryAfter is a refused connection's Retry-After.
@@ -108,16 +94,20 @@ func (g *Guard) stream(ctx context.Context, cursor *string) error {
 			}
 		}
 	}()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 4096), 64<<10)
+	rd := wire.NewReader(resp.Body)
 	// This connection vouches for the revocation set only once it has
 	// delivered its backlog ("ready"): until then a reconnect does not
 	// refresh lastContact, so a stream cut mid-backlog cannot make the
 	// guard trust a set that misses revocations.
 	ready := false
-	var id, event, data string
-	for sc.Scan() {
-		line := sc.Text()
+	for {
+		m, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
 		if ready {
 			g.lastContact.Store(g.cfg.Now().UnixNano())
 		}
@@ -125,53 +115,39 @@ func (g *Guard) stream(ctx context.Context, cursor *string) error {
 		case alive <- struct{}{}:
 		default:
 		}
-		switch {
-		case line == "":
-			if g.dispatch(event, id, data, cursor) {
-				ready = true
-				g.lastContact.Store(g.cfg.Now().UnixNano())
-				g.feedReady.Store(true)
-			}
-			id, event, data = "", "", ""
-		case strings.HasPrefix(line, ":"):
-		case strings.HasPrefix(line, "id:"):
-			id = strings.TrimSpace(line[3:])
-		case strings.HasPrefix(line, "event:"):
-			event = strings.TrimSpace(line[6:])
-		case strings.HasPrefix(line, "data:"):
-			data = strings.TrimSpace(line[5:])
+		if g.dispatch(m, cursor) {
+			ready = true
+			g.lastContact.Store(g.cfg.Now().UnixNano())
+			g.feedReady.Store(true)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
 	}
 	return fmt.Errorf("feed closed")
 }
 
 // dispatch applies one event; it reports whether it was "ready" (the
 // backlog is complete).
-func (g *Guard) dispatch(event, id, data string, cursor *string) bool {
-	switch event {
-	case "ready":
+func (g *Guard) dispatch(m wire.Message, cursor *string) bool {
+	switch m.Event {
+	case wire.EventReady:
 		return true
-	case "revoked":
-		var e feedEvent
-		if err := json.Unmarshal([]byte(data), &e); err != nil || e.SessionID == "" {
+	case wire.EventRevoked:
+		var e wire.SessionRevoked
+		if err := wire.Decode(m, &e); err != nil {
 			g.log.Warn("guard: malformed feed event", "err", err)
 			return false
 		}
 		g.revoked.Add(e.SessionID, time.Unix(e.Until, 0))
 		g.dropCookies(e.SessionID)
-		if id != "" {
-			*cursor = id
+		if m.ID != "" {
+			*cursor = m.ID
 		}
-	case "key-revoked":
+	case wire.EventKeyRevoked:
 		// authd withdrew a signing key: its tokens are refused from now
 		// on, cached ones included (the verifier asks the key set on
 		// every hit). Such events carry no id: they do not move the
 		// cursor, and every connection's backlog repeats them.
-		var e keyEvent
-		if err := json.Unmarshal([]byte(data), &e); err != nil || e.KID == "" {
+		var e wire.KeyRevoked
+		if err := wire.Decode(m, &e); err != nil {
 			g.log.Warn("guard: malformed feed event", "err", err)
 			return false
 		}

@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/wire"
 	"io"
 	"log/slog"
 	"net/http"
@@ -152,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 		cfg.FeedStaleAfter = 5 * time.Second
 	}
 	if cfg.CookieName == "" {
-		cfg.CookieName = "__Host-authd_session"
+		cfg.CookieName = wire.SessionCookie
 	}
 	if cfg.CookieCacheTTL <= 0 || cfg.CookieCacheTTL > time.Second {
 		cfg.CookieCacheTTL = time.Second

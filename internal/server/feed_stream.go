@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/authd/authd/jwk"
@@ -11,23 +10,8 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/wire"
 )
-
-// FeedEvent is one revoked session on the wire (the data of a "revoked"
-// event).
-type FeedEvent struct {
-	SessionID string `json:"sid"`
-	RevokedAt int64  `json:"revoked_at"` // Unix microseconds; also the event id (the cursor)
-	Until     int64  `json:"until"`      // Unix seconds: refuse the session's tokens until then
-}
-
-// KeyEvent is one withdrawn signing key on the wire (the data of a
-// "key-revoked" event, which has no id: it does not move the cursor, and
-// every stream's backlog repeats the revoked keys still stored).
-type KeyEvent struct {
-	KID       string `json:"kid"`
-	RevokedAt int64  `json:"revoked_at"` // Unix microseconds
-}
 
 // handleRevocations streams revoked sessions and signing keys as
 // Server-Sent Events to a confidential client (HTTP Basic). It resumes
@@ -111,9 +95,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 			if sent != nil {
 				sent["k "+it.kid] = true
 			}
-			b, _ := json.Marshal(KeyEvent{KID: it.kid, RevokedAt: it.at.UnixMicro()})
-			_, err := fmt.Fprintf(w, "event: key-revoked\ndata: %s\n\n", b)
-			return err
+			return wire.Write(w, wire.KeyRevokedMessage(wire.KeyRevoked{KID: it.kid, RevokedAt: it.at.UnixMicro()}))
 		}
 		for _, id := range it.sids {
 			if sent[id] {
@@ -122,8 +104,8 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 			if sent != nil {
 				sent[id] = true
 			}
-			b, _ := json.Marshal(FeedEvent{SessionID: id, RevokedAt: it.at.UnixMicro(), Until: it.at.Add(feed.Keep).Unix()})
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: revoked\ndata: %s\n\n", it.at.UnixMicro(), b); err != nil {
+			ev := wire.SessionRevoked{SessionID: id, RevokedAt: it.at.UnixMicro(), Until: it.at.Add(feed.Keep).Unix()}
+			if err := wire.Write(w, wire.Revoked(ev)); err != nil {
 				return err
 			}
 		}
@@ -147,7 +129,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sent = nil
-	fmt.Fprintf(w, "event: ready\ndata: {}\n\n") // the backlog is complete
+	wire.Write(w, wire.Ready) // the backlog is complete
 	if rc.Flush() != nil {
 		return
 	}
@@ -169,7 +151,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			deadline()
-			if _, err := fmt.Fprintf(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
+			if err := wire.WriteHeartbeat(w); err != nil || rc.Flush() != nil {
 				return
 			}
 		}

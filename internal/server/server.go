@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/session"
+	"github.com/authd/authd/wire"
 	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
 )
@@ -64,10 +65,8 @@ type Config struct {
 	Now            func() time.Time
 }
 
-// DefaultCookieName is the session cookie. The __Host- prefix makes
-// browsers refuse it unless it is Secure, has Path=/ and no Domain, so no
-// sibling subdomain can set or shadow it (ASVS 5.0 3.3.1).
-const DefaultCookieName = "__Host-authd_session"
+// DefaultCookieName is the session cookie (wire.SessionCookie).
+const DefaultCookieName = wire.SessionCookie
 
 // Server serves the API.
 type Server struct {
