@@ -4,9 +4,9 @@ import (
 	"testing"
 
 	"github.com/authd/authd/memstore"
-	"github.com/authd/authd/token/tokentest"
+	"github.com/authd/authd/refresh/refreshtest"
 )
 
-// BenchmarkUseRefresh is one rotation's store work, as on the SQL and
-// Redis backends.
-func BenchmarkUseRefresh(b *testing.B) { tokentest.BenchRotation(b, memstore.New()) }
+// BenchmarkRotateRefresh is one rotation's store work (one RotateRefresh),
+// as on the SQL and Redis backends.
+func BenchmarkRotateRefresh(b *testing.B) { refreshtest.BenchRotation(b, memstore.New()) }

@@ -13,7 +13,6 @@ import (
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/session"
-	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
 )
 
@@ -32,10 +31,10 @@ type Store struct {
 	byHash   map[[32]byte]string // secret hash → session ID
 	hashOf   map[string][32]byte // session ID → secret hash
 
-	refresh     map[[32]byte]*token.Refresh // by token hash
-	keys        map[string]*jwks.StoredKey  // by KID
-	clients     map[string]*client.Client   // by ID
-	clientNames map[string]string           // name → ID
+	tokens      refreshTokens
+	keys        map[string]*jwks.StoredKey // by KID
+	clients     map[string]*client.Client  // by ID
+	clientNames map[string]string          // name → ID
 }
 
 // New returns an empty Store.
@@ -47,7 +46,7 @@ func New() *Store {
 		byHash:   map[[32]byte]string{},
 		hashOf:   map[string][32]byte{},
 
-		refresh:     map[[32]byte]*token.Refresh{},
+		tokens:      newRefreshTokens(),
 		keys:        map[string]*jwks.StoredKey{},
 		clients:     map[string]*client.Client{},
 		clientNames: map[string]string{},

@@ -9,10 +9,10 @@ import (
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/jwks/jwkstest"
 	"github.com/authd/authd/memstore"
+	"github.com/authd/authd/refresh"
+	"github.com/authd/authd/refresh/refreshtest"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/session/sessiontest"
-	"github.com/authd/authd/token"
-	"github.com/authd/authd/token/tokentest"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
 )
@@ -26,7 +26,7 @@ func TestUserConformance(t *testing.T) {
 }
 
 func TestRefreshConformance(t *testing.T) {
-	tokentest.Run(t, func(t *testing.T) token.RefreshStore { return memstore.New() })
+	refreshtest.Run(t, func(t *testing.T) refresh.Store { return memstore.New() })
 }
 
 func TestKeyConformance(t *testing.T) {

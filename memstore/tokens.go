@@ -6,19 +6,66 @@ import (
 	"time"
 
 	"github.com/authd/authd"
-	"github.com/authd/authd/token"
+	"github.com/authd/authd/refresh"
 )
 
-var _ token.RefreshStore = (*Store)(nil)
+var _ refresh.Store = (*Store)(nil)
 
-func copyRefresh(rt *token.Refresh) *token.Refresh {
+// refreshTokens holds the refresh-token chains: every token by hash, and
+// each session's token hashes, so a rotation reads one chain (a few
+// tokens), not every token.
+type refreshTokens struct {
+	byHash    map[[32]byte]*refresh.Refresh
+	bySession map[string]map[[32]byte]struct{}
+}
+
+func newRefreshTokens() refreshTokens {
+	return refreshTokens{byHash: map[[32]byte]*refresh.Refresh{}, bySession: map[string]map[[32]byte]struct{}{}}
+}
+
+func (t *refreshTokens) put(h [32]byte, rt *refresh.Refresh) {
+	t.byHash[h] = rt
+	chain := t.bySession[rt.SessionID]
+	if chain == nil {
+		chain = map[[32]byte]struct{}{}
+		t.bySession[rt.SessionID] = chain
+	}
+	chain[h] = struct{}{}
+}
+
+func (t *refreshTokens) del(h [32]byte) {
+	rt, ok := t.byHash[h]
+	if !ok {
+		return
+	}
+	delete(t.byHash, h)
+	chain := t.bySession[rt.SessionID]
+	delete(chain, h)
+	if len(chain) == 0 {
+		delete(t.bySession, rt.SessionID)
+	}
+}
+
+// maxUsed is the highest generation among the session's used tokens, -1
+// if none.
+func (t *refreshTokens) maxUsed(sessionID string) int {
+	m := -1
+	for h := range t.bySession[sessionID] {
+		if rt := t.byHash[h]; !rt.UsedAt.IsZero() && rt.Generation > m {
+			m = rt.Generation
+		}
+	}
+	return m
+}
+
+func copyRefresh(rt *refresh.Refresh) *refresh.Refresh {
 	c := *rt
 	c.Hash = slices.Clone(rt.Hash)
 	return &c
 }
 
-// CreateRefresh implements token.RefreshStore. rt.Hash must be 32 bytes.
-func (s *Store) CreateRefresh(ctx context.Context, rt *token.Refresh) error {
+// CreateRefresh implements refresh.Store. rt.Hash must be 32 bytes.
+func (s *Store) CreateRefresh(ctx context.Context, rt *refresh.Refresh) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -28,38 +75,50 @@ func (s *Store) CreateRefresh(ctx context.Context, rt *token.Refresh) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.refresh[h]; ok {
+	if _, ok := s.tokens.byHash[h]; ok {
 		return authd.ErrConflict
 	}
-	s.refresh[h] = copyRefresh(rt)
+	s.tokens.put(h, copyRefresh(rt))
 	return nil
 }
 
-// UseRefresh implements token.RefreshStore. The check and the mark happen
-// under one write lock, so of concurrent callers exactly one is first.
-func (s *Store) UseRefresh(ctx context.Context, hash []byte, at time.Time) (*token.Refresh, bool, error) {
+// RotateRefresh implements refresh.Store: the read, refresh.Decide and the
+// writes happen under one write lock.
+func (s *Store) RotateRefresh(ctx context.Context, rot *refresh.Rotation) (*refresh.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	h, ok := key32(hash)
+	child, ok := key32(rot.ChildHash)
 	if !ok {
-		return nil, false, authd.ErrNotFound
+		return nil, authd.Invalid("child_hash", "invalid", "refresh token hash must be 32 bytes")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rt, ok := s.refresh[h]
-	if !ok {
-		return nil, false, authd.ErrNotFound
+	var stored *refresh.Refresh
+	h, ok := key32(rot.Hash)
+	if ok {
+		stored = s.tokens.byHash[h]
 	}
-	first := rt.UsedAt.IsZero()
-	if first {
-		rt.UsedAt = at
+	res := refresh.Decide(rot, stored, s.tokens.maxUsed(rot.SessionID))
+	if res.Child == nil {
+		return res, nil
 	}
-	return copyRefresh(rt), first, nil
+	if _, ok := s.tokens.byHash[child]; ok {
+		return nil, authd.ErrConflict
+	}
+	stored.UsedAt = res.Token.UsedAt
+	s.tokens.put(child, copyRefresh(res.Child))
+	below := res.PruneBelow()
+	for ch := range s.tokens.bySession[rot.SessionID] {
+		if rt := s.tokens.byHash[ch]; rt.Generation < below && !rt.UsedAt.IsZero() {
+			s.tokens.del(ch)
+		}
+	}
+	return res, nil
 }
 
-// RefreshByHash implements token.RefreshStore.
-func (s *Store) RefreshByHash(ctx context.Context, hash []byte) (*token.Refresh, error) {
+// RefreshByHash implements refresh.Store.
+func (s *Store) RefreshByHash(ctx context.Context, sessionID string, hash []byte) (*refresh.Refresh, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -69,31 +128,14 @@ func (s *Store) RefreshByHash(ctx context.Context, hash []byte) (*token.Refresh,
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	rt, ok := s.refresh[h]
-	if !ok {
+	rt, ok := s.tokens.byHash[h]
+	if !ok || rt.SessionID != sessionID {
 		return nil, authd.ErrNotFound
 	}
 	return copyRefresh(rt), nil
 }
 
-// MaxUsedGeneration implements token.RefreshStore. It scans every token:
-// memstore is for tests and small deployments.
-func (s *Store) MaxUsedGeneration(ctx context.Context, sessionID string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	max := -1
-	for _, rt := range s.refresh {
-		if rt.SessionID == sessionID && !rt.UsedAt.IsZero() && rt.Generation > max {
-			max = rt.Generation
-		}
-	}
-	return max, nil
-}
-
-// DeleteExpiredRefresh implements token.RefreshStore.
+// DeleteExpiredRefresh implements refresh.Store.
 func (s *Store) DeleteExpiredRefresh(ctx context.Context, before time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -101,26 +143,9 @@ func (s *Store) DeleteExpiredRefresh(ctx context.Context, before time.Time) (int
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for h, rt := range s.refresh {
+	for h, rt := range s.tokens.byHash {
 		if rt.ExpiresAt.Before(before) {
-			delete(s.refresh, h)
-			n++
-		}
-	}
-	return n, nil
-}
-
-// PruneRefresh implements token.RefreshStore.
-func (s *Store) PruneRefresh(ctx context.Context, sessionID string, below int) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for h, rt := range s.refresh {
-		if rt.SessionID == sessionID && rt.Generation < below && !rt.UsedAt.IsZero() {
-			delete(s.refresh, h)
+			s.tokens.del(h)
 			n++
 		}
 	}

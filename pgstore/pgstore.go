@@ -1,5 +1,5 @@
 // Package pgstore is authd's PostgreSQL backend. It implements
-// session.Store, user.Store, token.RefreshStore, jwks.Store and client.Store
+// session.Store, user.Store, refresh.Store, jwks.Store and client.Store
 // over one pgxpool connection pool, so several authd instances can share one
 // database.
 //
@@ -8,13 +8,14 @@
 // Every method is one statement sent with pgx directly (the pool's default
 // QueryExecModeCacheStatement prepares each statement once per connection
 // and reuses it), except where the reference backend, sqlitestore, needs a
-// follow-up read: TouchSession and UseRefresh run a conditional UPDATE and
-// read the row only when it matched nothing. The hot path, SessionByHash, is
+// follow-up read: TouchSession runs a conditional UPDATE and reads the row
+// only when it matched nothing; RotateRefresh is one transaction of two
+// pipelined batches (see its doc). The hot path, SessionByHash, is
 // a single lookup on the UNIQUE index of sessions.secret_hash with the
 // liveness test in its WHERE clause.
 //
-// Semantics follow sqlitestore exactly: UseRefresh is one atomic
-// UPDATE … WHERE used_at IS NULL RETURNING, RetireSigningKey only moves
+// Semantics follow sqlitestore exactly: RotateRefresh decides with
+// refresh.Decide inside its transaction, RetireSigningKey only moves
 // retire_at earlier, RevokeUserSessions is one UPDATE … RETURNING id, and a
 // zero time in a nullable column is stored as NULL.
 //
@@ -54,17 +55,17 @@ import (
 	"github.com/authd/authd/internal/migrate"
 	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
-	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
 )
 
 var (
-	_ session.Store      = (*Store)(nil)
-	_ user.Store         = (*Store)(nil)
-	_ token.RefreshStore = (*Store)(nil)
-	_ jwks.Store         = (*Store)(nil)
-	_ client.Store       = (*Store)(nil)
+	_ session.Store = (*Store)(nil)
+	_ user.Store    = (*Store)(nil)
+	_ refresh.Store = (*Store)(nil)
+	_ jwks.Store    = (*Store)(nil)
+	_ client.Store  = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql

@@ -20,10 +20,10 @@ import (
 	"github.com/authd/authd/jwks/jwkstest"
 	"github.com/authd/authd/pgstore"
 	"github.com/authd/authd/pgstore/pgtest"
+	"github.com/authd/authd/refresh"
+	"github.com/authd/authd/refresh/refreshtest"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/session/sessiontest"
-	"github.com/authd/authd/token"
-	"github.com/authd/authd/token/tokentest"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
 )
@@ -58,7 +58,7 @@ func TestUserConformance(t *testing.T) {
 }
 
 func TestRefreshConformance(t *testing.T) {
-	tokentest.Run(t, func(t *testing.T) token.RefreshStore { return newStore(t) })
+	refreshtest.Run(t, func(t *testing.T) refresh.Store { return newStore(t) })
 }
 
 func TestKeyConformance(t *testing.T) {
@@ -342,33 +342,34 @@ func TestTwoStoresOneDatabase(t *testing.T) {
 	if _, err := a.SessionByHash(ctx, h, t0); !errors.Is(err, authd.ErrNotFound) {
 		t.Errorf("revoked by the other store: SessionByHash = %v, want ErrNotFound", err)
 	}
-	rt := tokentest.New(s.ID, 0, t0)
+	rt := refreshtest.New(s.ID, 0, t0)
 	if err := a.CreateRefresh(ctx, rt); err != nil {
 		t.Fatal(err)
 	}
+	// With no grace window, of concurrent redemptions through two pools
+	// (two instances) exactly one wins.
 	var wins sync.WaitGroup
 	var mu sync.Mutex
-	firsts := 0
+	outcomes := map[refresh.Outcome]int{}
 	for i := range 16 {
 		st := a
 		if i%2 == 1 {
 			st = b
 		}
 		wins.Go(func() {
-			_, first, err := st.UseRefresh(ctx, rt.Hash, t0.Add(time.Duration(i)*time.Second))
+			res, err := st.RotateRefresh(ctx, refreshtest.Redeem(rt, t0.Add(time.Duration(i)*time.Second), 0))
 			if err != nil {
-				t.Errorf("UseRefresh = %v", err)
+				t.Errorf("RotateRefresh = %v", err)
+				return
 			}
-			if first {
-				mu.Lock()
-				firsts++
-				mu.Unlock()
-			}
+			mu.Lock()
+			outcomes[res.Outcome]++
+			mu.Unlock()
 		})
 	}
 	wins.Wait()
-	if firsts != 1 {
-		t.Errorf("%d concurrent UseRefresh calls over two stores got first, want 1", firsts)
+	if outcomes[refresh.Rotated] != 1 || outcomes[refresh.Reused] != 15 {
+		t.Errorf("16 concurrent rotations over two stores: %v; want 1 rotated, 15 reused", outcomes)
 	}
 }
 
@@ -473,6 +474,6 @@ func BenchmarkSessionByHashParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkUseRefresh is one rotation's store work: create a token, then
-// redeem it (two writes).
-func BenchmarkUseRefresh(b *testing.B) { tokentest.BenchRotation(b, newStore(b)) }
+// BenchmarkRotateRefresh is one rotation's store work: one RotateRefresh
+// (one transaction, two round trips).
+func BenchmarkRotateRefresh(b *testing.B) { refreshtest.BenchRotation(b, newStore(b)) }

@@ -9,14 +9,14 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/authd/authd"
-	"github.com/authd/authd/token"
+	"github.com/authd/authd/refresh"
 )
 
 const refreshCols = `hash, session_id, user_id, client_id, scope, generation, issued_at, expires_at, used_at`
 
-func scanRefresh(sc scanner) (*token.Refresh, error) {
+func scanRefresh(sc scanner) (*refresh.Refresh, error) {
 	var (
-		rt   token.Refresh
+		rt   refresh.Refresh
 		used pgtype.Timestamptz
 	)
 	if err := sc.Scan(&rt.Hash, &rt.SessionID, &rt.UserID, &rt.ClientID, &rt.Scope, &rt.Generation,
@@ -31,8 +31,8 @@ func scanRefresh(sc scanner) (*token.Refresh, error) {
 	return &rt, nil
 }
 
-// CreateRefresh implements token.RefreshStore. rt.Hash must be 32 bytes.
-func (s *Store) CreateRefresh(ctx context.Context, rt *token.Refresh) error {
+// CreateRefresh implements refresh.Store. rt.Hash must be 32 bytes.
+func (s *Store) CreateRefresh(ctx context.Context, rt *refresh.Refresh) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -46,85 +46,116 @@ func (s *Store) CreateRefresh(ctx context.Context, rt *token.Refresh) error {
 	return err
 }
 
-// UseRefresh implements token.RefreshStore.
+// refreshLock is the first key of the transaction-level advisory lock
+// that serialises the rotations of one session (the second is a hash of
+// the session ID). The two-key form never meets Migrate's one-key lock.
+const refreshLock int32 = 0x72667368 // "rfsh"
+
+// RotateRefresh implements refresh.Store as one transaction in two round
+// trips on one connection: BEGIN, the session's advisory lock, the
+// session's highest used generation and the presented token in one
+// pipelined batch; then, after refresh.Decide, the writes and COMMIT in a
+// second (or a ROLLBACK when there is nothing to write).
 //
-// The mark is one conditional UPDATE … RETURNING. PostgreSQL row-locks the
-// token; a concurrent caller's UPDATE waits for the lock, re-evaluates
-// used_at IS NULL against the committed row and matches nothing, so of
-// concurrent callers exactly one gets first == true. Only a caller whose
-// UPDATE matched nothing reads the row: it is then either used
-// (first == false, UsedAt = the winner's) or absent (ErrNotFound).
-func (s *Store) UseRefresh(ctx context.Context, hash []byte, at time.Time) (*token.Refresh, bool, error) {
+// The lock is per session, not per token: two grace-window siblings
+// redeemed at once must see each other's use (rule 5), which a row lock on
+// each token would not give. Every statement after the lock runs on a
+// snapshot taken after the previous holder committed (READ COMMITTED).
+func (s *Store) RotateRefresh(ctx context.Context, rot *refresh.Rotation) (*refresh.Result, error) {
+	const op = "rotate refresh token"
 	if err := ctx.Err(); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	if len(hash) != 32 {
-		return nil, false, authd.ErrNotFound
+	if len(rot.ChildHash) != 32 {
+		return nil, authd.Invalid("child_hash", "invalid", "refresh token hash must be 32 bytes")
 	}
-	// Two rounds cover a token inserted between the UPDATE and the SELECT:
-	// the SELECT then finds it unused, and the second UPDATE settles it.
-	for range 2 {
-		rt, err := scanRefresh(s.pool.QueryRow(ctx,
-			`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL RETURNING `+refreshCols,
-			at, hash))
-		if err == nil {
-			return rt, true, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, s.fail(ctx, "use refresh token", err)
-		}
-		rt, err = s.refreshByHash(ctx, hash)
-		if err != nil {
-			return nil, false, err
-		}
-		if !rt.UsedAt.IsZero() {
-			return rt, false, nil
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	// Release destroys a connection left inside a transaction.
+	defer conn.Release()
+	rollback := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		conn.Exec(rctx, "ROLLBACK")
+	}
+	var read pgx.Batch
+	read.Queue("BEGIN")
+	read.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, refreshLock, rot.SessionID)
+	read.Queue(`SELECT COALESCE(MAX(generation), -1) FROM refresh_tokens
+		WHERE session_id = $1 AND used_at IS NOT NULL`, rot.SessionID)
+	read.Queue(`SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1 AND session_id = $2`, nonNil(rot.Hash), rot.SessionID)
+	br := conn.SendBatch(ctx, &read)
+	var maxUsed int
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&maxUsed)
+	}
+	var stored *refresh.Refresh
+	if err == nil {
+		stored, err = scanRefresh(br.QueryRow())
+		if errors.Is(err, pgx.ErrNoRows) {
+			stored, err = nil, nil
 		}
 	}
-	return nil, false, s.fail(ctx, "use refresh token", errors.New("token neither used nor usable"))
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rollback()
+		return nil, s.fail(ctx, op, err)
+	}
+	res := refresh.Decide(rot, stored, maxUsed)
+	if res.Child == nil {
+		rollback() // nothing to write
+		return res, nil
+	}
+	var write pgx.Batch
+	if res.Outcome == refresh.Rotated {
+		write.Queue(`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, rot.At, rot.Hash)
+	}
+	c := res.Child
+	write.Queue(`INSERT INTO refresh_tokens (`+refreshCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)`,
+		c.Hash, c.SessionID, c.UserID, c.ClientID, c.Scope, c.Generation, c.IssuedAt, c.ExpiresAt)
+	write.Queue(`DELETE FROM refresh_tokens WHERE session_id = $1 AND generation < $2 AND used_at IS NOT NULL`,
+		rot.SessionID, res.PruneBelow())
+	write.Queue("COMMIT")
+	br = conn.SendBatch(ctx, &write)
+	for range write.Len() {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rollback()
+		return nil, s.fail(ctx, op, err)
+	}
+	return res, nil
 }
 
-// RefreshByHash implements token.RefreshStore.
-func (s *Store) RefreshByHash(ctx context.Context, hash []byte) (*token.Refresh, error) {
+// RefreshByHash implements refresh.Store.
+func (s *Store) RefreshByHash(ctx context.Context, sessionID string, hash []byte) (*refresh.Refresh, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if len(hash) != 32 {
 		return nil, authd.ErrNotFound
 	}
-	return s.refreshByHash(ctx, hash)
-}
-
-func (s *Store) refreshByHash(ctx context.Context, hash []byte) (*token.Refresh, error) {
 	return one(ctx, s, "refresh token by hash",
-		s.pool.QueryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash), scanRefresh)
+		s.pool.QueryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1 AND session_id = $2`, hash, sessionID),
+		scanRefresh)
 }
 
-// MaxUsedGeneration implements token.RefreshStore. It reads one entry of
-// the partial index refresh_tokens_session_used.
-func (s *Store) MaxUsedGeneration(ctx context.Context, sessionID string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	var max int
-	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(generation), -1) FROM refresh_tokens
-		WHERE session_id = $1 AND used_at IS NOT NULL`, sessionID).Scan(&max)
-	if err != nil {
-		return 0, s.fail(ctx, "max used generation", err)
-	}
-	return max, nil
-}
-
-// DeleteExpiredRefresh implements token.RefreshStore.
+// DeleteExpiredRefresh implements refresh.Store.
 func (s *Store) DeleteExpiredRefresh(ctx context.Context, before time.Time) (int, error) {
 	n, err := s.exec(ctx, "delete expired refresh tokens",
 		`DELETE FROM refresh_tokens WHERE expires_at < $1`, before)
-	return int(n), err
-}
-
-// PruneRefresh implements token.RefreshStore.
-func (s *Store) PruneRefresh(ctx context.Context, sessionID string, below int) (int, error) {
-	n, err := s.exec(ctx, "prune refresh",
-		`DELETE FROM refresh_tokens WHERE session_id = $1 AND generation < $2 AND used_at IS NOT NULL`, sessionID, below)
 	return int(n), err
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
-	"github.com/authd/authd/token"
 )
 
 // Records are compact strings: a few decimal Unix-microsecond times
@@ -53,7 +53,7 @@ func encodeSession(s *session.Session) string {
 	return string(b)
 }
 
-func encodeRefresh(rt *token.Refresh) string {
+func encodeRefresh(rt *refresh.Refresh) string {
 	b := make([]byte, 0, 80+len(rt.SessionID)+len(rt.UserID)+len(rt.ClientID)+len(rt.Scope))
 	b = appendTime(b, rt.UsedAt)
 	b = append(b, '|')
@@ -145,9 +145,9 @@ func decodeSession(v string) (*session.Session, error) {
 	return s, nil
 }
 
-func decodeRefresh(v string, hash []byte) (*token.Refresh, error) {
+func decodeRefresh(v string, hash []byte) (*refresh.Refresh, error) {
 	d := decoder{s: v}
-	rt := &token.Refresh{Hash: append([]byte(nil), hash...)}
+	rt := &refresh.Refresh{Hash: append([]byte(nil), hash...)}
 	rt.UsedAt = d.time()
 	rt.Generation = int(d.int())
 	rt.IssuedAt = d.time()

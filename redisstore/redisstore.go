@@ -33,26 +33,29 @@
 //	                                 write, and expires that long after the
 //	                                 last one.
 //
-// Refresh tokens:
+// Refresh tokens (tokens.go has the details):
 //
-//	P r:<hex(hash)>          string  the whole token, encoded; UsedAt first,
-//	                                 so UseRefresh is one small Lua script.
+//	P{s:<sessionID>}:rt      hash    field raw token hash, value the whole
+//	                                 token, encoded; UsedAt first. The
+//	                                 session's chain, in its ID key's slot.
 //	P{s:<sessionID>}:g       zset    member raw token hash, score Generation:
 //	                                 the session's used tokens; its top score
-//	                                 is MaxUsedGeneration. Same slot as the
-//	                                 session's ID key.
-//	P rx:<0..15>             zset    member raw token hash, score ExpiresAt:
-//	                                 the expiry index of DeleteExpiredRefresh;
-//	                                 TTL as sx.
+//	                                 is the highest used generation.
+//	P rs:<0..15>             zset    member session ID, score its earliest
+//	                                 token ExpiresAt: the expiry index of
+//	                                 DeleteExpiredRefresh; TTL as sx.
+//	P r:<hex(hash)>, P rx:<0..15>    tokens of earlier versions (one key
+//	                                 each), read and moved on first use.
 //
 // Throttle:
 //
 //	P t:<name>:<key>         hash    f (failures), l (last failure, µs);
 //	                                 PEXPIRE Forget.
 //
-// Cluster safety: every Lua script touches exactly one key, so no operation
-// depends on two keys sharing a hash slot. Operations that touch several
-// keys are ordered so that a crash between steps fails closed:
+// Cluster safety: every Lua script touches one key, or the keys of one
+// session's refresh chain, which share the session's hash tag (one slot).
+// Operations that touch several slots are ordered so that a crash between
+// steps fails closed:
 //
 //   - CreateSession writes its four keys in one pipelined round trip
 //     (SET NX on the record and on the ID key); on a conflict it removes
@@ -72,15 +75,14 @@
 //   - TouchSession updates the record in place with a Lua compare-and-set
 //     (LastSeenAt never moves back; SET … KEEPTTL), and never recreates a
 //     revoked record.
-//   - UseRefresh marks the token used atomically in a Lua script, then adds
-//     it to the session's used-generation zset (a second round trip; the
-//     zset may lag the use by that much, which token.Refresher tolerates).
-//     Every use re-adds it, so an interrupted first use is repaired.
+//   - RotateRefresh is one Lua script on the session's chain and used
+//     zset: the read, refresh.Decide's rules and every write happen at
+//     once, whatever the concurrency.
 //
 // Round trips: SessionByHash 1, CreateSession 1, SessionByID 2,
 // TouchSession 2, ListSessions 2, RevokeSession 5, RevokeUserSessions 5,
-// CreateRefresh 1, UseRefresh 2, RefreshByHash 1, MaxUsedGeneration 1,
-// throttle Wait/Fail/Reset 1.
+// CreateRefresh 1, RotateRefresh 1 (3 for a token not in its chain),
+// RefreshByHash 1, throttle Wait/Fail/Reset 1.
 //
 // Where this backend reads the contracts in its own way:
 //
@@ -116,14 +118,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
-	"github.com/authd/authd/token"
 	"github.com/redis/rueidis"
 )
 
 var (
-	_ session.Store      = (*Store)(nil)
-	_ token.RefreshStore = (*Store)(nil)
+	_ session.Store = (*Store)(nil)
+	_ refresh.Store = (*Store)(nil)
 )
 
 // Options tune a Store. Zero fields take the documented defaults.
@@ -144,7 +146,7 @@ type Options struct {
 	RevocationRetention time.Duration
 }
 
-// Store is a Redis-backed session.Store and token.RefreshStore. It is safe
+// Store is a Redis-backed session.Store and refresh.Store. It is safe
 // for concurrent use.
 type Store struct {
 	c      rueidis.Client

@@ -14,12 +14,12 @@ import (
 	"github.com/authd/authd"
 	"github.com/authd/authd/redisstore"
 	"github.com/authd/authd/redisstore/redistest"
+	"github.com/authd/authd/refresh"
+	"github.com/authd/authd/refresh/refreshtest"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/session/sessiontest"
 	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/throttle/throttletest"
-	"github.com/authd/authd/token"
-	"github.com/authd/authd/token/tokentest"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
@@ -40,7 +40,7 @@ func TestSessionConformance(t *testing.T) {
 
 func TestRefreshConformance(t *testing.T) {
 	backends(t, func(t *testing.T, url string) {
-		tokentest.Run(t, func(t *testing.T) token.RefreshStore {
+		refreshtest.Run(t, func(t *testing.T) refresh.Store {
 			return redistest.NewStore(t, url, redisstore.Options{})
 		})
 	})
@@ -150,13 +150,13 @@ func TestTTL(t *testing.T) {
 		if err := st.CreateSession(ctx, s, h); err != nil {
 			t.Fatal(err)
 		}
-		rt := tokentest.New(s.ID, 0, t0)
+		rt := refreshtest.New(s.ID, 0, t0)
 		rt.ExpiresAt = t0.Add(2 * time.Hour) // TTL 3h
 		if err := st.CreateRefresh(ctx, rt); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := st.UseRefresh(ctx, rt.Hash, t0); err != nil {
-			t.Fatal(err)
+		if res, err := st.RotateRefresh(ctx, refreshtest.Redeem(rt, t0, 0)); err != nil || res.Outcome != refresh.Rotated {
+			t.Fatalf("RotateRefresh = %v, %v", res, err)
 		}
 		revoked, rh := sessiontest.New("user-ttl", t0)
 		if err := st.CreateSession(ctx, revoked, rh); err != nil {
@@ -178,13 +178,13 @@ func TestTTL(t *testing.T) {
 			switch {
 			case strings.Contains(k, ":h:"), strings.HasSuffix(k, "}"), strings.HasSuffix(k, ":ss"):
 				return s.ExpiresAt.Sub(now) + margin, true
-			case strings.Contains(k, ":r:"), strings.HasSuffix(k, ":g"):
+			case strings.HasSuffix(k, ":rt"), strings.HasSuffix(k, ":g"):
 				return rt.ExpiresAt.Sub(now) + margin, true
 			case strings.Contains(k, ":t:"):
 				return time.Hour, true
 			case strings.Contains(k, ":sx:"):
 				return s.ExpiresAt.Sub(now) + margin, true
-			case strings.Contains(k, ":rx:"):
+			case strings.Contains(k, ":rs:"):
 				return rt.ExpiresAt.Sub(now) + margin, true
 			case strings.HasSuffix(k, ":rv"):
 				return retain, true
@@ -431,32 +431,34 @@ func BenchmarkSessionByHash(b *testing.B) {
 	})
 }
 
-// BenchmarkUseRefresh is one rotation's store work (create a token, then
-// redeem it), as on the other backends: serial, and from 32 goroutines.
-func BenchmarkUseRefresh(b *testing.B) {
+// BenchmarkRotateRefresh is one rotation's store work (one RotateRefresh,
+// one Lua script), as on the other backends: serial, and from 16
+// goroutines, each rotating its own chain.
+func BenchmarkRotateRefresh(b *testing.B) {
 	for _, bk := range []struct {
 		name string
 		url  func(testing.TB) string
 	}{{"standalone", redistest.Standalone}, {"cluster", redistest.Cluster}} {
 		b.Run(bk.name, func(b *testing.B) {
 			st := redistest.NewStore(b, bk.url(b), redisstore.Options{})
-			b.Run("serial", func(b *testing.B) { tokentest.BenchRotation(b, st) })
+			b.Run("serial", func(b *testing.B) { refreshtest.BenchRotation(b, st) })
 			b.Run("parallel", func(b *testing.B) {
 				ctx := context.Background()
 				var chains atomic.Int64
 				b.SetParallelism(16)
 				b.RunParallel(func(pb *testing.PB) {
-					sid := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), chains.Add(1))
-					for gen := 0; pb.Next(); gen++ {
-						rt := tokentest.New(sid, gen, t0)
-						if err := st.CreateRefresh(ctx, rt); err != nil {
-							b.Error(err)
+					rt := refreshtest.New(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), chains.Add(1)), 0, t0)
+					if err := st.CreateRefresh(ctx, rt); err != nil {
+						b.Error(err)
+						return
+					}
+					for i := 1; pb.Next(); i++ {
+						res, err := st.RotateRefresh(ctx, refreshtest.Redeem(rt, t0.Add(time.Duration(i)*time.Millisecond), 0))
+						if err != nil || res.Outcome != refresh.Rotated {
+							b.Errorf("RotateRefresh = %v, %v; want rotated", res, err)
 							return
 						}
-						if _, first, err := st.UseRefresh(ctx, rt.Hash, t0.Add(time.Second)); err != nil || !first {
-							b.Errorf("UseRefresh = first %v, %v", first, err)
-							return
-						}
+						rt = res.Child
 					}
 				})
 			})

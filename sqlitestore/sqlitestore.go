@@ -1,6 +1,6 @@
 // Package sqlitestore is authd's SQLite backend: one file holds users,
 // sessions, refresh tokens, signing keys and clients (session.Store,
-// user.Store, token.RefreshStore, jwks.Store and client.Store; each is
+// user.Store, refresh.Store, jwks.Store and client.Store; each is
 // asserted next to its methods).
 //
 // # Two pools, one file

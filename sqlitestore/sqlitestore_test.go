@@ -17,11 +17,11 @@ import (
 	"github.com/authd/authd/internal/migrate"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/jwks/jwkstest"
+	"github.com/authd/authd/refresh"
+	"github.com/authd/authd/refresh/refreshtest"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/session/sessiontest"
 	"github.com/authd/authd/sqlitestore"
-	"github.com/authd/authd/token"
-	"github.com/authd/authd/token/tokentest"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
 )
@@ -53,7 +53,7 @@ func TestUserConformance(t *testing.T) {
 }
 
 func TestRefreshConformance(t *testing.T) {
-	tokentest.Run(t, func(t *testing.T) token.RefreshStore { return newStore(t) })
+	refreshtest.Run(t, func(t *testing.T) refresh.Store { return newStore(t) })
 }
 
 func TestKeyConformance(t *testing.T) {
@@ -258,6 +258,6 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 }
 
-// BenchmarkUseRefresh is one rotation's store work: create a token, then
-// redeem it (two writes on the writer pool).
-func BenchmarkUseRefresh(b *testing.B) { tokentest.BenchRotation(b, newStore(b)) }
+// BenchmarkRotateRefresh is one rotation's store work: one RotateRefresh
+// (an IMMEDIATE transaction on the writer connection).
+func BenchmarkRotateRefresh(b *testing.B) { refreshtest.BenchRotation(b, newStore(b)) }

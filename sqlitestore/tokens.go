@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"github.com/authd/authd"
-	"github.com/authd/authd/token"
+	"github.com/authd/authd/refresh"
 )
 
-var _ token.RefreshStore = (*Store)(nil)
+var _ refresh.Store = (*Store)(nil)
 
 const refreshCols = `hash, session_id, user_id, client_id, scope, generation, issued_at, expires_at, used_at`
 
-func scanRefresh(sc scanner) (*token.Refresh, error) {
+func scanRefresh(sc scanner) (*refresh.Refresh, error) {
 	var (
-		rt              token.Refresh
+		rt              refresh.Refresh
 		issued, expires int64
 		used            sql.NullInt64
 	)
@@ -45,8 +45,8 @@ func fromNullMicros(v sql.NullInt64) time.Time {
 	return fromMicros(v.Int64)
 }
 
-// CreateRefresh implements token.RefreshStore. rt.Hash must be 32 bytes.
-func (s *Store) CreateRefresh(ctx context.Context, rt *token.Refresh) error {
+// CreateRefresh implements refresh.Store. rt.Hash must be 32 bytes.
+func (s *Store) CreateRefresh(ctx context.Context, rt *refresh.Refresh) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -60,57 +60,73 @@ func (s *Store) CreateRefresh(ctx context.Context, rt *token.Refresh) error {
 	return err
 }
 
-// UseRefresh implements token.RefreshStore.
-//
-// The mark is one conditional UPDATE … RETURNING on the writer pool: SQLite
-// runs it atomically, so of concurrent callers exactly one matches the
-// unused row and gets first == true. Only a caller whose UPDATE matched
-// nothing reads the row (from the reader pool, which sees every committed
-// write): it is then either used (first == false, UsedAt = the winner's) or
-// absent (ErrNotFound).
-func (s *Store) UseRefresh(ctx context.Context, hash []byte, at time.Time) (*token.Refresh, bool, error) {
+// RotateRefresh implements refresh.Store as one IMMEDIATE transaction on
+// the writer connection: it holds SQLite's write lock from its first read,
+// so rotations (of any token, of any session) are serialised, and the
+// token, the session's highest used generation, refresh.Decide and the
+// writes see and leave one consistent state. Refusals write nothing.
+func (s *Store) RotateRefresh(ctx context.Context, rot *refresh.Rotation) (*refresh.Result, error) {
+	const op = "rotate refresh token"
 	if err := ctx.Err(); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	if len(hash) != 32 {
-		return nil, false, authd.ErrNotFound
+	if len(rot.ChildHash) != 32 {
+		return nil, authd.Invalid("child_hash", "invalid", "refresh token hash must be 32 bytes")
 	}
-	// Two rounds cover a token inserted between the UPDATE and the SELECT:
-	// the SELECT then finds it unused, and the second UPDATE settles it.
-	for range 2 {
-		rt, err := scanRefresh(s.w.QueryRowContext(ctx,
-			`UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL RETURNING `+refreshCols,
-			micros(at), hash))
-		if err == nil {
-			return rt, true, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return nil, false, fail(ctx, "use refresh token", err)
-		}
-		rt, err = s.refreshByHash(ctx, hash)
-		if err != nil {
-			return nil, false, err
-		}
-		if !rt.UsedAt.IsZero() {
-			return rt, false, nil
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fail(ctx, op, err)
+	}
+	defer tx.Rollback()
+	var maxUsed int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(generation), -1) FROM refresh_tokens
+		WHERE session_id = ? AND used_at IS NOT NULL`, rot.SessionID).Scan(&maxUsed); err != nil {
+		return nil, fail(ctx, op, err)
+	}
+	var stored *refresh.Refresh
+	if len(rot.Hash) == 32 {
+		stored, err = scanRefresh(tx.QueryRowContext(ctx,
+			`SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = ? AND session_id = ?`, rot.Hash, rot.SessionID))
+		if errors.Is(err, sql.ErrNoRows) {
+			stored = nil
+		} else if err != nil {
+			return nil, fail(ctx, op, err)
 		}
 	}
-	return nil, false, fail(ctx, "use refresh token", errors.New("token neither used nor usable"))
+	res := refresh.Decide(rot, stored, maxUsed)
+	if res.Child == nil {
+		return res, nil // nothing to write
+	}
+	if res.Outcome == refresh.Rotated {
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, micros(rot.At), rot.Hash); err != nil {
+			return nil, fail(ctx, op, err)
+		}
+	}
+	c := res.Child
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+		c.Hash, c.SessionID, c.UserID, c.ClientID, c.Scope, c.Generation, micros(c.IssuedAt), micros(c.ExpiresAt)); err != nil {
+		return nil, fail(ctx, op, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE session_id = ? AND generation < ? AND used_at IS NOT NULL`,
+		rot.SessionID, res.PruneBelow()); err != nil {
+		return nil, fail(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fail(ctx, op, err)
+	}
+	return res, nil
 }
 
-// RefreshByHash implements token.RefreshStore.
-func (s *Store) RefreshByHash(ctx context.Context, hash []byte) (*token.Refresh, error) {
+// RefreshByHash implements refresh.Store.
+func (s *Store) RefreshByHash(ctx context.Context, sessionID string, hash []byte) (*refresh.Refresh, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if len(hash) != 32 {
 		return nil, authd.ErrNotFound
 	}
-	return s.refreshByHash(ctx, hash)
-}
-
-func (s *Store) refreshByHash(ctx context.Context, hash []byte) (*token.Refresh, error) {
-	rt, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = ?`, hash))
+	rt, err := scanRefresh(s.r.QueryRowContext(ctx,
+		`SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = ? AND session_id = ?`, hash, sessionID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, authd.ErrNotFound
 	}
@@ -120,31 +136,9 @@ func (s *Store) refreshByHash(ctx context.Context, hash []byte) (*token.Refresh,
 	return rt, nil
 }
 
-// MaxUsedGeneration implements token.RefreshStore. It reads one entry of
-// the partial index refresh_tokens_session_used.
-func (s *Store) MaxUsedGeneration(ctx context.Context, sessionID string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	var max int
-	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(generation), -1) FROM refresh_tokens
-		WHERE session_id = ? AND used_at IS NOT NULL`, sessionID).Scan(&max)
-	if err != nil {
-		return 0, fail(ctx, "max used generation", err)
-	}
-	return max, nil
-}
-
-// DeleteExpiredRefresh implements token.RefreshStore.
+// DeleteExpiredRefresh implements refresh.Store.
 func (s *Store) DeleteExpiredRefresh(ctx context.Context, before time.Time) (int, error) {
 	n, err := s.exec(ctx, "delete expired refresh tokens",
 		`DELETE FROM refresh_tokens WHERE expires_at < ?`, micros(before))
-	return int(n), err
-}
-
-// PruneRefresh implements token.RefreshStore.
-func (s *Store) PruneRefresh(ctx context.Context, sessionID string, below int) (int, error) {
-	n, err := s.exec(ctx, "prune refresh",
-		`DELETE FROM refresh_tokens WHERE session_id = ? AND generation < ? AND used_at IS NOT NULL`, sessionID, below)
 	return int(n), err
 }

@@ -1,5 +1,6 @@
 // Package token issues and verifies authd's access tokens (RFC 9068 JWTs)
-// and rotates refresh tokens with reuse detection.
+// and keeps the set of revoked sessions every verification consults.
+// Refresh tokens are package refresh's.
 //
 // Verification follows RFC 8725 and ASVS 5.0 V9: the algorithm comes from
 // our key, never from the token; the header may carry only alg, kid and

@@ -15,6 +15,7 @@ import (
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/pgstore"
 	"github.com/authd/authd/redisstore"
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/sqlitestore"
 	"github.com/authd/authd/throttle"
@@ -26,7 +27,7 @@ import (
 type store interface {
 	session.Store
 	user.Store
-	token.RefreshStore
+	refresh.Store
 	jwks.Store
 	client.Store
 	Ping(ctx context.Context) error
@@ -40,7 +41,7 @@ type (
 	keyStore     = jwks.Store
 	clientStore  = client.Store
 	sessionStore = session.Store
-	refreshStore = token.RefreshStore
+	refreshStore = refresh.Store
 )
 
 // composite keeps users, keys and clients in SQL and the hot, expiring

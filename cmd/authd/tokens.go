@@ -15,6 +15,7 @@ import (
 
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/token"
 )
 
@@ -111,7 +112,7 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 	// sharing the store shares it too.
 	mac := hmac.New(sha256.New, kek[:])
 	mac.Write([]byte("authd refresh-token MAC v1"))
-	refresher := token.NewRefresher(token.RefreshConfig{Store: st, Sessions: svc.sessions, Grace: c.RefreshGrace,
+	refresher := refresh.New(refresh.Config{Store: st, Sessions: svc.sessions, Grace: c.RefreshGrace,
 		MACKey: mac.Sum(nil), Now: now})
 	tc := &server.TokenConfig{
 		Issuer:    &token.Issuer{Keys: ring, Issuer: issuerURL, Audience: c.Audience, TTL: c.AccessTokenTTL, Now: now},

@@ -18,6 +18,7 @@ import (
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/password"
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/sqlitestore"
 	"github.com/authd/authd/throttle"
@@ -47,7 +48,7 @@ func (c *clock) Advance(d time.Duration) {
 type backend interface {
 	session.Store
 	user.Store
-	token.RefreshStore
+	refresh.Store
 	jwks.Store
 	client.Store
 	Ping(context.Context) error
@@ -132,7 +133,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Verifier: token.NewVerifier(token.VerifierConfig{Keys: ring, Issuer: issuerURL, Audience: "authd", Revocations: revoked, Now: c.Now}),
 		Tokens: &server.TokenConfig{
 			Issuer:    &token.Issuer{Keys: ring, Issuer: issuerURL, Audience: "authd", TTL: o.accessTTL, Now: c.Now},
-			Refresher: token.NewRefresher(token.RefreshConfig{Store: st, Sessions: sessions, Grace: grace, Now: c.Now}),
+			Refresher: refresh.New(refresh.Config{Store: st, Sessions: sessions, Grace: grace, Now: c.Now}),
 			Keys:      ring, Clients: clients, IssuerURL: issuerURL, Scopes: []string{"read", "write"},
 			PublicClientID: "authd", AccessTTL: o.accessTTL,
 		},

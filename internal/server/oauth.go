@@ -14,6 +14,7 @@ import (
 
 	"github.com/authd/authd"
 	"github.com/authd/authd/client"
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/token"
 )
@@ -21,7 +22,7 @@ import (
 // TokenConfig wires token mode.
 type TokenConfig struct {
 	Issuer    *token.Issuer
-	Refresher *token.Refresher
+	Refresher *refresh.Refresher
 	Keys      interface{ JWKS() ([]byte, error) }
 	Clients   *client.Service
 	// IssuerURL is the iss of tokens and the base of the metadata URLs.
@@ -199,18 +200,19 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.
 		s.writeGrantError(w, r, err)
 		return
 	}
-	refresh, _, sess, err := tc.Refresher.Start(ctx, u.ID, clientID, scope, session.Meta{IP: ip, UserAgent: r.UserAgent()})
+	g, err := tc.Refresher.Start(ctx, u.ID, clientID, scope, session.Meta{IP: ip, UserAgent: r.UserAgent()})
 	if err != nil {
 		s.writeOAuthUnavailable(w, r, err)
 		return
 	}
+	sess := g.Session
 	if err := s.stillEnabled(ctx, u.ID, sess.ID); err != nil {
 		s.writeGrantError(w, r, err)
 		return
 	}
 	s.users.put(u.ID, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
 	s.log.InfoContext(ctx, "token login", "user_id", u.ID, "session_id", sess.ID, "client_id", clientID, "ip", ip)
-	s.issueTokens(w, r, u.ID, sess, clientID, scope, refresh)
+	s.issueTokens(w, r, u.ID, sess, clientID, scope, g.Token)
 }
 
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.Values, clientID string) {
@@ -229,47 +231,27 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.V
 		return
 	}
 	ctx := r.Context()
-	// The client binding and the scope are checked on the stored token
-	// before it is redeemed: a refused request must not use it up, or the
-	// rightful client's next refresh would be taken for reuse and end the
-	// session.
-	var scope string
-	check := func(known *token.Refresh) error {
-		if known.ClientID != clientID {
-			return errRefreshOtherClient // RFC 6749 §6: bound to its client
-		}
-		scope = known.Scope
-		if req := form.Get("scope"); req != "" {
-			narrowed, ok := s.scopeOf(req, strings.Fields(known.Scope))
-			if !ok {
-				return errRefreshWiderScope
-			}
-			scope = narrowed
-		}
-		return nil
-	}
-	next, rt, sess, err := tc.Refresher.Rotate(ctx, presented, check)
+	// One store operation checks the client binding (RFC 6749 §6) and the
+	// scope before it spends the token: a refused request cannot use up
+	// the rightful client's token.
+	g, err := tc.Refresher.Rotate(ctx, refresh.Request{Token: presented, ClientID: clientID, Scope: form.Get("scope")})
+	var reused *refresh.ReusedError
 	switch {
-	case errors.Is(err, errRefreshOtherClient):
+	case errors.Is(err, refresh.ErrOtherClient):
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
 		return
-	case errors.Is(err, errRefreshWiderScope):
+	case errors.Is(err, refresh.ErrWiderScope):
 		writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may only narrow the original scope")
 		return
-	case errors.Is(err, authd.ErrTokenReused) && rt != nil:
-		s.log.WarnContext(ctx, "refresh token reused: session revoked", "session_id", rt.SessionID, "user_id", rt.UserID, "ip", s.clientIP(r))
+	case errors.As(err, &reused):
+		s.log.WarnContext(ctx, "refresh token reused: session revoked", "session_id", reused.SessionID, "user_id", reused.UserID, "ip", s.clientIP(r))
 	}
 	if err != nil {
 		s.writeGrantError(w, r, err)
 		return
 	}
-	s.issueTokens(w, r, rt.UserID, sess, clientID, scope, next)
+	s.issueTokens(w, r, g.Refresh.UserID, g.Session, clientID, g.Scope, g.Token)
 }
-
-var (
-	errRefreshOtherClient = errors.New("refresh token issued to another client")
-	errRefreshWiderScope  = errors.New("refresh asks for a scope beyond the original")
-)
 
 func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, userID string, sess *session.Session, clientID, scope, refresh string) {
 	tc := s.cfg.Tokens
@@ -300,7 +282,7 @@ const RefreshCookieName = "__Secure-authd_refresh"
 
 func (s *Server) writeGrantError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.PostForm.Get("refresh_token_delivery") == "cookie" && r.PostForm.Get("grant_type") == "refresh_token" &&
-		(errors.Is(err, token.ErrInvalidGrant) || errors.Is(err, authd.ErrTokenReused)) {
+		(errors.Is(err, refresh.ErrInvalidGrant) || errors.Is(err, authd.ErrTokenReused)) {
 		// A dead refresh cookie is of no use to the browser: clear it.
 		http.SetCookie(w, &http.Cookie{Name: RefreshCookieName, Value: "", Path: "/oauth2/token", MaxAge: -1,
 			HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
@@ -316,7 +298,7 @@ func (s *Server) writeGrantError(w http.ResponseWriter, r *http.Request, err err
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", ve.Error())
 	case errors.Is(err, authd.ErrUnauthenticated):
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "invalid username or password")
-	case errors.Is(err, token.ErrInvalidGrant), errors.Is(err, authd.ErrTokenReused):
+	case errors.Is(err, refresh.ErrInvalidGrant), errors.Is(err, authd.ErrTokenReused):
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or revoked")
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 	default:
@@ -345,31 +327,35 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sid, owner := "", ""
-	if strings.Count(tok, ".") == 2 {
-		// An expired access token of ours still names its session, and
-		// revoking it must end that session (RFC 7009 §2.1: the
-		// authorization grant goes too).
-		if c, err := s.cfg.Verifier.VerifyIgnoringExpiry(tok); err == nil {
-			sid, owner = c.SessionID, c.ClientID
+	sid := ""
+	if _, err := refresh.Parse(tok); err == nil {
+		// Ends the token's session, unless the token is another client's.
+		sid, err = s.cfg.Tokens.Refresher.Revoke(ctx, tok, clientID)
+		if errors.Is(err, refresh.ErrOtherClient) {
+			writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "the token was issued to another client")
+			return
 		}
-	} else if rt, err := s.cfg.Tokens.Refresher.Lookup(ctx, tok); err == nil {
-		sid, owner = rt.SessionID, rt.ClientID
-	} else if !errors.Is(err, authd.ErrNotFound) {
-		s.writeOAuthUnavailable(w, r, err)
-		return
-	}
-	if sid != "" && owner != clientID {
-		// RFC 7009 §2.1: only the client a token was issued to may
-		// revoke it (a confidential client's tokens need its secret).
-		writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "the token was issued to another client")
-		return
-	}
-	if sid != "" {
-		if err := s.cfg.Sessions.End(ctx, sid); err != nil {
+		if err != nil {
 			s.writeOAuthUnavailable(w, r, err) // never claim a revocation that did not happen
 			return
 		}
+	} else if c, err := s.cfg.Verifier.VerifyIgnoringExpiry(tok); err == nil {
+		// An expired access token of ours still names its session, and
+		// revoking it must end that session (RFC 7009 §2.1: the
+		// authorization grant goes too).
+		if c.ClientID != clientID {
+			// RFC 7009 §2.1: only the client a token was issued to may
+			// revoke it (a confidential client's tokens need its secret).
+			writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "the token was issued to another client")
+			return
+		}
+		if err := s.cfg.Sessions.End(ctx, c.SessionID); err != nil {
+			s.writeOAuthUnavailable(w, r, err) // never claim a revocation that did not happen
+			return
+		}
+		sid = c.SessionID
+	}
+	if sid != "" {
 		s.log.InfoContext(ctx, "token revoked: session ended", "session_id", sid)
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -447,7 +433,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	out := introspection{Active: false}
-	if strings.Count(tok, ".") == 2 {
+	if _, err := refresh.Parse(tok); err != nil {
 		if c, err := s.cfg.Verifier.Verify(tok); err == nil {
 			out = introspection{Active: true, Sub: c.Subject, Sid: c.SessionID, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(),
 				Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Iss: c.Issuer, Aud: strings.Join(c.Audience, " ")}

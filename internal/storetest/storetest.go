@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/refresh"
+	"github.com/authd/authd/refresh/refreshtest"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/session/sessiontest"
-	"github.com/authd/authd/token"
-	"github.com/authd/authd/token/tokentest"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
 )
@@ -24,7 +24,7 @@ import (
 type Store interface {
 	user.Store
 	session.Store
-	token.RefreshStore
+	refresh.Store
 }
 
 // Stress runs every kind of call from 32 goroutines at once and wants no
@@ -62,14 +62,13 @@ func Stress(t *testing.T, st Store) {
 				if _, err := st.ListSessions(ctx, u.ID, now.Add(2*time.Minute)); err != nil {
 					errs <- fmt.Errorf("ListSessions: %w", err)
 				}
-				rt := tokentest.New(s.ID, 0, now)
+				rt := refreshtest.New(s.ID, 0, now)
 				if err := st.CreateRefresh(ctx, rt); err != nil {
 					errs <- fmt.Errorf("CreateRefresh: %w", err)
-				} else if _, first, err := st.UseRefresh(ctx, rt.Hash, now.Add(time.Minute)); err != nil || !first {
-					errs <- fmt.Errorf("UseRefresh = first %v, %v", first, err)
-				}
-				if g, err := st.MaxUsedGeneration(ctx, s.ID); err != nil || g != 0 {
-					errs <- fmt.Errorf("MaxUsedGeneration = %d, %v", g, err)
+				} else if res, err := st.RotateRefresh(ctx, refreshtest.Redeem(rt, now.Add(time.Minute), 0)); err != nil || res.Outcome != refresh.Rotated {
+					errs <- fmt.Errorf("RotateRefresh = %v, %v; want rotated", res, err)
+				} else if _, err := st.RefreshByHash(ctx, s.ID, res.Child.Hash); err != nil {
+					errs <- fmt.Errorf("RefreshByHash(child) = %v", err)
 				}
 				if err := st.RevokeSession(ctx, s.ID, now.Add(2*time.Minute)); err != nil {
 					errs <- fmt.Errorf("RevokeSession: %w", err)

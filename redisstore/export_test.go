@@ -1,0 +1,44 @@
+package redisstore
+
+import (
+	"context"
+
+	"github.com/authd/authd/refresh"
+)
+
+// WriteLegacyRefresh stores rt the way versions before the per-session
+// chain did: one string key per token, its expiry-index entry, and its
+// used-zset entry when it is used.
+func WriteLegacyRefresh(ctx context.Context, s *Store, rt *refresh.Refresh) error {
+	b := s.c.B()
+	ops := []op{
+		s.plain(b.Set().Key(s.kRefresh(rt.Hash)).Value(encodeRefresh(rt)).Nx().PxMilliseconds(s.ttlMS(rt.ExpiresAt)).Build()),
+		s.plain(b.Zadd().Key(s.kRefIdx(rt.Hash)).ScoreMember().ScoreMember(float64(rt.ExpiresAt.UnixMicro()), string(rt.Hash)).Build()),
+	}
+	if !rt.UsedAt.IsZero() {
+		ops = append(ops, s.plain(b.Zadd().Key(s.kGens(rt.SessionID)).ScoreMember().ScoreMember(float64(rt.Generation), string(rt.Hash)).Build()))
+	}
+	for _, r := range s.do(ctx, ops...) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LegacyRefreshExists reports whether the old per-token key of hash and
+// its expiry-index entry exist.
+func LegacyRefreshExists(ctx context.Context, s *Store, hash []byte) (key, indexed bool, err error) {
+	b := s.c.B()
+	res := s.do(ctx, s.plain(b.Exists().Key(s.kRefresh(hash)).Build()),
+		s.plain(b.Zscore().Key(s.kRefIdx(hash)).Member(string(hash)).Build()))
+	n, err := res[0].AsInt64()
+	if err != nil {
+		return false, false, err
+	}
+	_, err = res[1].ToString()
+	if isNil(err) {
+		return n == 1, false, nil
+	}
+	return n == 1, err == nil, err
+}
