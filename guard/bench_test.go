@@ -12,7 +12,6 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/authd/authd/jwk"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/guard"
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/token"

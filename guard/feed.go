@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/authd/authd/wire"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/authd/authd/wire"
 )
 
 // follow keeps a connection to authd's revocation feed until ctx ends,

@@ -28,7 +28,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/authd/authd/wire"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,6 +39,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/token"
+	"github.com/authd/authd/wire"
 )
 
 // Config configures a Guard. Issuer and Audience are required; ClientID

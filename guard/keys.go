@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/authd/authd/jwk"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authd/authd/jwk"
 )
 
 // remoteKeys is a cached copy of authd's JWKS. It implements token.Keys.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/authd/authd/jwk"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/jwk"
 )
 
 // jwksServer serves one Ed25519 key as a JWKS and counts the fetches.

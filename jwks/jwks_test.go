@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/authd/authd/jwk"
 	"maps"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 )

@@ -15,9 +15,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/authd/authd/jwk"
 	"log/slog"
 	"strings"
+
+	"github.com/authd/authd/jwk"
 )
 
 // KEK is the 256-bit key-encryption key that seals private keys at rest.

@@ -3,12 +3,12 @@ package jwks_test
 import (
 	"context"
 	"errors"
-	"github.com/authd/authd/jwk"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 )
 

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/authd/authd/jwk"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/jwk"
 )
 
 // RingConfig configures a Ring. Store is required.

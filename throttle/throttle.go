@@ -18,6 +18,22 @@ import (
 	"time"
 )
 
+// Throttler is a throttle over any backend: the in-memory Limiter here,
+// and the shared ones of pgstore and redisstore. The server consumes it;
+// throttletest proves every implementation against it.
+type Throttler interface {
+	// Reserve counts one attempt for key if key may make one now and
+	// returns 0; if key must still wait it returns the wait and counts
+	// nothing. Deciding and counting are one atomic step.
+	Reserve(ctx context.Context, key string) (time.Duration, error)
+	// Release gives back one attempt reserved for key.
+	Release(ctx context.Context, key string) error
+	// Reset forgets key's attempts.
+	Reset(ctx context.Context, key string) error
+}
+
+var _ Throttler = (*Limiter)(nil)
+
 // Config sets the curve. Zero fields take the documented defaults.
 type Config struct {
 	Free      int           // failures allowed without delay; default 5

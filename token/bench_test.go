@@ -18,11 +18,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
-	"github.com/authd/authd/jwk"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/token"
 )

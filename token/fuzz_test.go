@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/authd/authd/jwk"
 	"math"
 	"math/big"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/token"
 	"github.com/golang-jwt/jwt/v5"

@@ -3,9 +3,9 @@ package token
 import (
 	"crypto/rand"
 	"fmt"
-	"github.com/authd/authd/jwk"
 	"time"
 
+	"github.com/authd/authd/jwk"
 	"github.com/golang-jwt/jwt/v5"
 )
 

@@ -3,10 +3,10 @@ package token_test
 import (
 	"context"
 	"errors"
-	"github.com/authd/authd/jwk"
 	"testing"
 	"time"
 
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/token"
 )

@@ -3,12 +3,12 @@ package token
 import (
 	"errors"
 	"fmt"
-	"github.com/authd/authd/jwk"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/authd/authd/jwk"
 	"github.com/golang-jwt/jwt/v5"
 )
 

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/authd/authd/internal/redact"
-	"github.com/authd/authd/jwk"
 	"net/netip"
 	"net/url"
 	"os"
@@ -13,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
 )

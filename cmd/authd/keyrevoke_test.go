@@ -299,4 +299,3 @@ func eventually(within time.Duration, f func() error) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-

@@ -154,7 +154,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			if _, err := st.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {
 				return 0, err
 			}
-			for _, t := range []server.Throttler{cfg.AccountThrottle, cfg.IPThrottle} {
+			for _, t := range []throttle.Throttler{cfg.AccountThrottle, cfg.IPThrottle} {
 				if sw, ok := t.(interface {
 					Sweep(context.Context) (int64, error)
 				}); ok {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/authd/authd/internal/redact"
 	"log/slog"
 	"time"
 
 	"github.com/authd/authd/client"
+	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
@@ -157,7 +157,7 @@ func newServices(c *config, st store, log *slog.Logger, now func() time.Time) se
 // newThrottles returns the login throttles: shared through the store when
 // several instances may serve the same users (PostgreSQL, Redis), in
 // memory otherwise (SQLite and memory serve one instance).
-func newThrottles(st store, acct, ip throttle.Config) (server.Throttler, server.Throttler) {
+func newThrottles(st store, acct, ip throttle.Config) (throttle.Throttler, throttle.Throttler) {
 	switch s := st.(type) {
 	case *composite:
 		return redisstore.NewThrottle(s.redis, "acct", acct), redisstore.NewThrottle(s.redis, "ip", ip)

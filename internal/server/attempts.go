@@ -9,22 +9,9 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/user"
 )
-
-// Throttler slows down password guessing for one kind of key (accounts,
-// devices, client IPs). throttle.Limiter implements it, and so do the
-// shared throttles of pgstore and redisstore.
-type Throttler interface {
-	// Reserve counts one attempt for key if key may make one now and
-	// returns 0; if key must still wait it returns the wait and counts
-	// nothing. Deciding and counting are one atomic step.
-	Reserve(ctx context.Context, key string) (time.Duration, error)
-	// Release gives back one attempt reserved for key.
-	Release(ctx context.Context, key string) error
-	// Reset forgets key's attempts.
-	Reset(ctx context.Context, key string) error
-}
 
 // maxGuessesInFlight bounds the password hashes running at once for one
 // throttle key (an account, or a known device of it). The throttle already
@@ -46,7 +33,7 @@ type guess struct {
 }
 
 type reservation struct {
-	t     Throttler
+	t     throttle.Throttler
 	key   string
 	reset bool // success resets the key; otherwise it gives its attempt back
 }

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/pgstore"
 	"github.com/authd/authd/pgstore/pgtest"
 	"github.com/authd/authd/redisstore"
@@ -20,10 +19,10 @@ import (
 // memory (SQLite and single instances), PostgreSQL and Redis.
 var throttleBackends = []struct {
 	name string
-	mk   func(t *testing.T, name string, cfg throttle.Config) server.Throttler
+	mk   func(t *testing.T, name string, cfg throttle.Config) throttle.Throttler
 }{
 	{"memory", nil},
-	{"postgres", func(t *testing.T, name string, cfg throttle.Config) server.Throttler {
+	{"postgres", func(t *testing.T, name string, cfg throttle.Config) throttle.Throttler {
 		st, err := pgstore.Open(context.Background(), pgDSN(t), pgstore.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -31,7 +30,7 @@ var throttleBackends = []struct {
 		t.Cleanup(func() { st.Close() })
 		return pgstore.NewThrottle(st, name, cfg)
 	}},
-	{"redis", func(t *testing.T, name string, cfg throttle.Config) server.Throttler {
+	{"redis", func(t *testing.T, name string, cfg throttle.Config) throttle.Throttler {
 		st := redistest.NewStore(t, redistest.Standalone(t), redisstore.Options{Prefix: redisPrefix(t)})
 		return redisstore.NewThrottle(st, name, cfg)
 	}},

@@ -2,11 +2,11 @@ package server
 
 import (
 	"errors"
-	"github.com/authd/authd/jwk"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/authd/authd/jwk"
 )
 
 // DefaultMaxStreamsPerClient is the default limit on one client's

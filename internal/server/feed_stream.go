@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/authd/authd/jwk"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/wire"
 )
 

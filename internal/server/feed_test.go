@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/authd/authd/jwk"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 )

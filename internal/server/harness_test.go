@@ -80,7 +80,7 @@ type options struct {
 	grace              time.Duration // refresh grace; 0 means the default 10 s, negative means none
 	accessTTL          time.Duration
 	// throttle builds the login throttles (default: throttle.New).
-	throttle func(t *testing.T, name string, cfg throttle.Config) server.Throttler
+	throttle func(t *testing.T, name string, cfg throttle.Config) throttle.Throttler
 }
 
 // cheap Argon2id parameters keep tests fast; the cost itself is tested in
@@ -141,7 +141,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if !o.noThrottle {
 		mk := o.throttle
 		if mk == nil {
-			mk = func(_ *testing.T, _ string, cfg throttle.Config) server.Throttler { return throttle.New(cfg) }
+			mk = func(_ *testing.T, _ string, cfg throttle.Config) throttle.Throttler { return throttle.New(cfg) }
 		}
 		cfg.AccountThrottle = mk(t, "acct", throttle.Config{Free: 5, Now: c.Now})
 		cfg.IPThrottle = mk(t, "ip", throttle.Config{Free: 20, Now: c.Now})

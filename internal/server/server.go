@@ -17,9 +17,10 @@ import (
 	"time"
 
 	"github.com/authd/authd/session"
-	"github.com/authd/authd/wire"
+	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
+	"github.com/authd/authd/wire"
 )
 
 // Pinger reports whether the store is reachable, for /readyz.
@@ -34,8 +35,8 @@ type Config struct {
 	Store    Pinger
 	// AccountThrottle and IPThrottle limit failed logins per account and
 	// per client IP; nil disables that limit (--login-throttle off).
-	AccountThrottle Throttler
-	IPThrottle      Throttler
+	AccountThrottle throttle.Throttler
+	IPThrottle      throttle.Throttler
 	// IPv6Prefix is the prefix length by which IPv6 clients share one
 	// per-IP throttle budget; default 64. IPv4 clients are counted by
 	// address.

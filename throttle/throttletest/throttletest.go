@@ -13,12 +13,8 @@ import (
 	"github.com/authd/authd/throttle"
 )
 
-// Throttle is what the server needs of a throttle.
-type Throttle interface {
-	Reserve(ctx context.Context, key string) (time.Duration, error)
-	Release(ctx context.Context, key string) error
-	Reset(ctx context.Context, key string) error
-}
+// Throttle is the interface under test.
+type Throttle = throttle.Throttler
 
 // Clock is a settable clock for the suite.
 type Clock struct {
