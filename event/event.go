@@ -46,7 +46,8 @@ const (
 	CauseUserDeleted     Cause = "user_deleted"
 	CauseRefreshReused   Cause = "refresh_reused" // a used refresh token came back: theft
 	CauseTokenRevoked    Cause = "token_revoked"  // RFC 7009 revocation of one of its tokens
-	CauseOperator        Cause = "operator"       // the CLI
+	CauseReplaced        Cause = "replaced"       // a new sign-in presented it (session fixation, ASVS 5.0 7.2.4)
+	CauseAborted         Cause = "aborted"        // a sign-in that failed half-way; the session was never handed out
 	// CauseElsewhere: revoked by another instance or process; this one
 	// learned it from the store. Consumers that record events (audit,
 	// webhooks) skip these: the instance that caused it recorded it.

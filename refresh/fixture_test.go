@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
@@ -78,7 +79,7 @@ type refreshFixture struct {
 	store    *countingStore
 	sessions *session.Manager
 	r        *refresh.Refresher
-	rev      *token.RevocationSet // fed by the session manager's OnRevoke
+	rev      *token.RevocationSet // fed by the session manager's events
 }
 
 func newRefreshFixture(t *testing.T, open func(t *testing.T) backend, grace time.Duration) *refreshFixture {
@@ -87,13 +88,9 @@ func newRefreshFixture(t *testing.T, open func(t *testing.T) backend, grace time
 	f := &refreshFixture{clk: newClock(), store: &countingStore{Store: st}}
 	f.rev = token.NewRevocationSet(f.clk.Now)
 	f.sessions = session.NewManager(st, session.Config{
-		Token: session.Policy{IdleTimeout: idleTimeout, Lifetime: lifetime},
-		OnRevoke: func(ids []string, at time.Time) {
-			for _, id := range ids {
-				f.rev.Add(id, at.Add(11*time.Minute))
-			}
-		},
-		Now: f.clk.Now,
+		Token:  session.Policy{IdleTimeout: idleTimeout, Lifetime: lifetime},
+		Events: revocations(f),
+		Now:    f.clk.Now,
 	})
 	f.r = refresh.New(refresh.Config{Store: f.store, Sessions: f.sessions, Grace: grace, MACKey: macKey, Now: f.clk.Now})
 	return f
@@ -169,7 +166,7 @@ func (f *refreshFixture) wantSessionEnded(t *testing.T, sid string) {
 		t.Fatalf("session %s: ByID = %v; want ErrNotFound (ended)", sid, err)
 	}
 	if !f.rev.Revoked(sid) {
-		t.Fatalf("session %s ended but its access tokens are not revoked (OnRevoke not called)", sid)
+		t.Fatalf("session %s ended but its access tokens are not revoked (no session.revoked event)", sid)
 	}
 }
 
@@ -197,4 +194,16 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// revocations feeds f's revocation set from the session manager's events,
+// as authd's wiring does.
+func revocations(f *refreshFixture) event.Publisher {
+	var b event.Bus
+	b.Subscribe(func(_ context.Context, e event.Event) {
+		if e.Kind == event.SessionRevoked {
+			f.rev.Add(e.SessionID, e.At.Add(11*time.Minute))
+		}
+	})
+	return &b
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/session"
 )
 
@@ -19,7 +20,7 @@ type Sessions interface {
 	Create(ctx context.Context, userID string, kind session.Kind, meta session.Meta) (string, *session.Session, error)
 	ByID(ctx context.Context, id string) (*session.Session, error)
 	Seen(ctx context.Context, s *session.Session) error
-	End(ctx context.Context, id string) error
+	End(ctx context.Context, id string, cause event.Cause) error
 }
 
 // Errors of Rotate and Revoke.
@@ -110,7 +111,7 @@ func (r *Refresher) Start(ctx context.Context, userID, clientID, scope string, m
 	}
 	if err := r.cfg.Store.CreateRefresh(ctx, rt); err != nil {
 		// A session without a usable token is of no use to anyone.
-		_ = r.cfg.Sessions.End(ctx, sess.ID)
+		_ = r.cfg.Sessions.End(ctx, sess.ID, event.CauseAborted)
 		return nil, fmt.Errorf("store refresh token: %w", err)
 	}
 	return &Grant{Token: t.String(), Refresh: rt, Session: sess, Scope: scope}, nil
@@ -192,7 +193,7 @@ func (r *Refresher) reused(ctx context.Context, t Token, stored *Refresh) error 
 	} else if !errors.Is(err, authd.ErrNotFound) {
 		return fmt.Errorf("redeem refresh token: %w", err)
 	}
-	if err := r.cfg.Sessions.End(ctx, t.SessionID); err != nil {
+	if err := r.cfg.Sessions.End(ctx, t.SessionID, event.CauseRefreshReused); err != nil {
 		return fmt.Errorf("end session after refresh token reuse: %w", err)
 	}
 	return e
@@ -243,7 +244,7 @@ func (r *Refresher) Revoke(ctx context.Context, presented, clientID string) (ses
 	if rt.ClientID != clientID {
 		return "", ErrOtherClient
 	}
-	if err := r.cfg.Sessions.End(ctx, rt.SessionID); err != nil {
+	if err := r.cfg.Sessions.End(ctx, rt.SessionID, event.CauseTokenRevoked); err != nil {
 		return "", fmt.Errorf("revoke refresh token: %w", err)
 	}
 	return rt.SessionID, nil

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/refresh"
 )
 
@@ -190,7 +191,7 @@ func TestRefreshAfterLogout(t *testing.T) {
 		f := newRefreshFixture(t, open, grace)
 
 		t0, sess := f.start(t)
-		if err := f.sessions.End(ctx, sess.ID); err != nil {
+		if err := f.sessions.End(ctx, sess.ID, event.CauseLogout); err != nil {
 			t.Fatal(err)
 		}
 		f.wantErr(t, t0, refresh.ErrInvalidGrant)
@@ -207,7 +208,7 @@ func TestRefreshAfterLogout(t *testing.T) {
 
 		// Sign out everywhere.
 		v0, sess3 := f.start(t)
-		if err := f.sessions.RevokeUser(ctx, "user-1", ""); err != nil {
+		if err := f.sessions.RevokeUser(ctx, "user-1", "", event.CauseUserDisabled); err != nil {
 			t.Fatal(err)
 		}
 		f.wantErr(t, v0, refresh.ErrInvalidGrant)

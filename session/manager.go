@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 )
 
 // SecretLen is the length of an encoded session secret: 32 random bytes
@@ -47,11 +48,12 @@ type Config struct {
 	// 0 means no cache). Revocations made through this Manager take effect
 	// at once; others (another instance or process) within CacheTTL.
 	CacheTTL time.Duration
-	// OnRevoke, if set, is called after sessions were revoked through this
-	// Manager (logout, revoke, sign out everywhere, password change, user
-	// disabled or deleted), with their IDs. The token revocation set and
-	// the cross-instance feed hang off it. It must not block.
-	OnRevoke func(ids []string, at time.Time)
+	// Events receives an event.SessionRevoked for every session ended
+	// through this Manager (with its cause), and for every session another
+	// instance or process ended, once WatchRevocations reads it from the
+	// store (cause event.CauseElsewhere). The access-token revocation set
+	// and the revocation feed subscribe to it. Default: event.Discard.
+	Events event.Publisher
 	// Now is the clock; default time.Now. Tests inject a fake.
 	Now func() time.Time
 }
@@ -85,6 +87,9 @@ func NewManager(store Store, cfg Config) *Manager {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Events == nil {
+		cfg.Events = event.Discard
 	}
 	cfg.CacheTTL = min(cfg.CacheTTL, time.Second)
 	return &Manager{store: store, cfg: cfg, cache: newCache(cfg.CacheTTL, 100_000)}
@@ -231,9 +236,11 @@ func (m *Manager) List(ctx context.Context, userID string) ([]*Session, error) {
 	return ss, nil
 }
 
-// Revoke ends the session id if it belongs to userID. A session of another
-// user is reported as authd.ErrNotFound, exactly like a missing one, so IDs
-// of other users' sessions cannot be probed.
+// Revoke ends the session id on behalf of its owner userID, from another of
+// their sessions (the device list); cause event.CauseRevokedByUser. A
+// session of another user is reported as authd.ErrNotFound, exactly like a
+// missing one, so IDs of other users' sessions cannot be probed. End is
+// for callers that already know the session is the one to end.
 func (m *Manager) Revoke(ctx context.Context, userID, id string) error {
 	now := m.cfg.Now()
 	s, err := m.store.SessionByID(ctx, id, now)
@@ -250,13 +257,14 @@ func (m *Manager) Revoke(ctx context.Context, userID, id string) error {
 	if err := m.store.RevokeSession(ctx, id, now.UTC()); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
-	m.revoked([]string{id}, now.UTC())
+	m.revoked(ctx, s.UserID, []string{id}, now.UTC(), event.CauseRevokedByUser)
 	return nil
 }
 
-// End revokes the session id whoever owns it (logout of the caller's own
-// session). Ending a session that is already gone is not an error.
-func (m *Manager) End(ctx context.Context, id string) error {
+// End ends the session id whoever owns it, for cause: a logout of the
+// caller's own session, a refresh token replayed, an RFC 7009 revocation.
+// Ending a session that is already gone is not an error.
+func (m *Manager) End(ctx context.Context, id string, cause event.Cause) error {
 	m.cache.drop(id)
 	defer m.cache.drop(id)
 	now := m.cfg.Now().UTC()
@@ -267,13 +275,13 @@ func (m *Manager) End(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	m.revoked([]string{id}, now)
+	m.revoked(ctx, "", []string{id}, now, cause)
 	return nil
 }
 
 // RevokeUser ends every session of userID except the one with ID except
-// (empty: all of them). It implements user.SessionRevoker.
-func (m *Manager) RevokeUser(ctx context.Context, userID, except string) error {
+// (empty: all of them), for cause. It implements user.SessionRevoker.
+func (m *Manager) RevokeUser(ctx context.Context, userID, except string, cause event.Cause) error {
 	m.cache.dropUser(userID)
 	defer m.cache.dropUser(userID)
 	now := m.cfg.Now().UTC()
@@ -281,14 +289,14 @@ func (m *Manager) RevokeUser(ctx context.Context, userID, except string) error {
 	if err != nil {
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}
-	m.revoked(ids, now)
+	m.revoked(ctx, userID, ids, now, cause)
 	return nil
 }
 
-// revoked tells the OnRevoke hook about sessions ended through this
-// Manager, and remembers them for a while so the revocation watcher does
-// not announce them a second time when it reads them back from the store.
-func (m *Manager) revoked(ids []string, at time.Time) {
+// revoked publishes the sessions ended through this Manager, and remembers
+// them for a while so the revocation watcher does not announce them a
+// second time when it reads them back from the store.
+func (m *Manager) revoked(ctx context.Context, userID string, ids []string, at time.Time, cause event.Cause) {
 	if len(ids) == 0 {
 		return
 	}
@@ -306,12 +314,12 @@ func (m *Manager) revoked(ids []string, at time.Time) {
 		m.local[id] = now
 	}
 	m.localMu.Unlock()
-	m.announce(ids, at)
+	m.announce(ctx, userID, ids, at, cause)
 }
 
-func (m *Manager) announce(ids []string, at time.Time) {
-	if m.cfg.OnRevoke != nil && len(ids) > 0 {
-		m.cfg.OnRevoke(ids, at)
+func (m *Manager) announce(ctx context.Context, userID string, ids []string, at time.Time, cause event.Cause) {
+	for _, id := range ids {
+		m.cfg.Events.Publish(ctx, event.Event{Kind: event.SessionRevoked, At: at, UserID: userID, SessionID: id, Cause: cause})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/session"
 )
@@ -69,7 +70,7 @@ func TestCacheRevocation(t *testing.T) {
 	if err := check(secret); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.End(ctx, s.ID); err != nil {
+	if err := m.End(ctx, s.ID, event.CauseLogout); err != nil {
 		t.Fatal(err)
 	}
 	if err := check(secret); !errors.Is(err, authd.ErrUnauthenticated) {
@@ -80,7 +81,7 @@ func TestCacheRevocation(t *testing.T) {
 	b, _, _ := m.Create(ctx, "u1", session.KindCookie, session.Meta{})
 	check(a)
 	check(b)
-	if err := m.RevokeUser(ctx, "u1", sa.ID); err != nil {
+	if err := m.RevokeUser(ctx, "u1", sa.ID, event.CauseSignOutOthers); err != nil {
 		t.Fatal(err)
 	}
 	if check(a) != nil || !errors.Is(check(b), authd.ErrUnauthenticated) {
@@ -127,12 +128,7 @@ func TestWatchRevocations(t *testing.T) {
 	defer cancel()
 	st := memstore.New()
 	got := make(chan string, 10)
-	m := session.NewManager(st, session.Config{CacheTTL: time.Second,
-		OnRevoke: func(ids []string, at time.Time) {
-			for _, id := range ids {
-				got <- id
-			}
-		}})
+	m := session.NewManager(st, session.Config{CacheTTL: time.Second, Events: sessionIDs(got)})
 	other := session.NewManager(st, session.Config{}) // "instance B"
 	secret, s, _ := m.Create(ctx, "u", session.KindCookie, session.Meta{})
 	if _, err := m.Check(ctx, secret); err != nil { // now cached on A
@@ -140,7 +136,7 @@ func TestWatchRevocations(t *testing.T) {
 	}
 	go m.WatchRevocations(ctx, session.WatchConfig{Every: 10 * time.Millisecond})
 	time.Sleep(20 * time.Millisecond)
-	if err := other.End(ctx, s.ID); err != nil {
+	if err := other.End(ctx, s.ID, event.CauseLogout); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -169,20 +165,16 @@ func TestWatchRevocationsClockAhead(t *testing.T) {
 	defer cancel()
 	st := memstore.New()
 	got := make(chan string, 10)
-	m := session.NewManager(st, session.Config{OnRevoke: func(ids []string, _ time.Time) {
-		for _, id := range ids {
-			got <- id
-		}
-	}})
+	m := session.NewManager(st, session.Config{Events: sessionIDs(got)})
 	ahead := session.NewManager(st, session.Config{Now: func() time.Time { return time.Now().Add(time.Minute) }})
 	normal := session.NewManager(st, session.Config{})
 	_, s1, _ := ahead.Create(ctx, "u", session.KindCookie, session.Meta{})
 	_, s2, _ := normal.Create(ctx, "u", session.KindCookie, session.Meta{})
 	go m.WatchRevocations(ctx, session.WatchConfig{Every: 10 * time.Millisecond})
 	time.Sleep(20 * time.Millisecond)
-	ahead.End(ctx, s1.ID)
+	ahead.End(ctx, s1.ID, event.CauseLogout)
 	time.Sleep(50 * time.Millisecond)
-	normal.End(ctx, s2.ID)
+	normal.End(ctx, s2.ID, event.CauseLogout)
 	want := map[string]bool{s1.ID: true, s2.ID: true}
 	for len(want) > 0 {
 		select {
@@ -190,6 +182,55 @@ func TestWatchRevocationsClockAhead(t *testing.T) {
 			delete(want, id)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("revocations never announced: %v", want)
+		}
+	}
+}
+
+// sessionIDs is an event.Publisher that sends the ID of every revoked
+// session to ch.
+func sessionIDs(ch chan<- string) event.Publisher {
+	var b event.Bus
+	b.Subscribe(func(_ context.Context, e event.Event) {
+		if e.Kind == event.SessionRevoked {
+			ch <- e.SessionID
+		}
+	})
+	return &b
+}
+
+// TestRevocationEvents: every way of ending a session publishes one
+// session.revoked event per session, with its owner and its cause.
+func TestRevocationEvents(t *testing.T) {
+	ctx := context.Background()
+	var got []event.Event
+	var bus event.Bus
+	bus.Subscribe(func(_ context.Context, e event.Event) { got = append(got, e) })
+	m := session.NewManager(memstore.New(), session.Config{Events: &bus})
+	_, a, _ := m.Create(ctx, "u1", session.KindCookie, session.Meta{})
+	_, b, _ := m.Create(ctx, "u1", session.KindCookie, session.Meta{})
+	_, c, _ := m.Create(ctx, "u1", session.KindToken, session.Meta{})
+	_, d, _ := m.Create(ctx, "u1", session.KindCookie, session.Meta{})
+	if err := m.End(ctx, a.ID, event.CauseLogout); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Revoke(ctx, "u1", b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RevokeUser(ctx, "u1", d.ID, event.CausePasswordChanged); err != nil {
+		t.Fatal(err)
+	}
+	want := []event.Event{
+		{Kind: event.SessionRevoked, SessionID: a.ID, Cause: event.CauseLogout},
+		{Kind: event.SessionRevoked, SessionID: b.ID, UserID: "u1", Cause: event.CauseRevokedByUser},
+		{Kind: event.SessionRevoked, SessionID: c.ID, UserID: "u1", Cause: event.CausePasswordChanged},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("events = %+v, want %d", got, len(want))
+	}
+	for i := range want {
+		got[i].At = time.Time{}
+		if got[i] != want[i] {
+			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }

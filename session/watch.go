@@ -2,6 +2,8 @@ package session
 
 import (
 	"context"
+
+	"github.com/authd/authd/event"
 	"time"
 )
 
@@ -26,7 +28,8 @@ type WatchConfig struct {
 // WatchRevocations follows the store's revocations until ctx ends, so that
 // sessions revoked by another instance (or by `authd user disable` in
 // another process) are dropped from this instance's look-up cache and
-// passed to the OnRevoke hook (the access-token revocation set).
+// published to Config.Events with event.CauseElsewhere (the access-token
+// revocation set and the feed subscribe).
 //
 // It polls RevokedSessions rather than relying on a notification channel:
 // the same code then works on every backend, and catching up after an
@@ -77,7 +80,7 @@ func (m *Manager) pollRevocations(ctx context.Context, cursor time.Time, overlap
 		seen[r.ID] = r.RevokedAt
 		m.cache.drop(r.ID)
 		if !m.revokedHere(r.ID) { // already announced when it was revoked here
-			m.announce([]string{r.ID}, r.RevokedAt)
+			m.announce(ctx, "", []string{r.ID}, r.RevokedAt, event.CauseElsewhere)
 		}
 		// The cursor never passes this instance's own clock: one instance
 		// whose clock runs ahead must not push every other instance's

@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/password"
 )
 
 // SessionRevoker ends sessions. session.Manager implements it.
 type SessionRevoker interface {
-	// RevokeUser ends every session of userID except except (may be empty).
-	RevokeUser(ctx context.Context, userID, except string) error
+	// RevokeUser ends every session of userID except except (may be
+	// empty), for cause.
+	RevokeUser(ctx context.Context, userID, except string, cause event.Cause) error
 }
 
 // Service implements the user operations on a Store.
@@ -172,7 +174,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next, kee
 		return fmt.Errorf("change password: %w", err)
 	}
 	// ASVS 5.0 7.4.3: a credential change ends the other sessions.
-	if err := s.sessions.RevokeUser(ctx, userID, keep); err != nil {
+	if err := s.sessions.RevokeUser(ctx, userID, keep, event.CausePasswordChanged); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	return nil
@@ -216,7 +218,7 @@ func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool) err
 		return fmt.Errorf("disable user: %w", err)
 	}
 	if disabled {
-		if err := s.sessions.RevokeUser(ctx, id, ""); err != nil {
+		if err := s.sessions.RevokeUser(ctx, id, "", event.CauseUserDisabled); err != nil {
 			return fmt.Errorf("disable user: %w", err)
 		}
 	}
@@ -230,7 +232,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if _, err := s.store.UserByID(ctx, id); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
-	if err := s.sessions.RevokeUser(ctx, id, ""); err != nil {
+	if err := s.sessions.RevokeUser(ctx, id, "", event.CauseUserDeleted); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	if err := s.store.DeleteUser(ctx, id); err != nil {

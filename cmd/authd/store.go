@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/client"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
@@ -122,6 +123,7 @@ type services struct {
 	clients  *client.Service
 	revoked  *token.RevocationSet
 	feed     *server.Feed
+	events   *event.Bus
 }
 
 // revocationKeep is how long a revoked session stays in the revocation
@@ -132,17 +134,22 @@ func newServices(c *config, st store, log *slog.Logger, now func() time.Time) se
 	revoked := token.NewRevocationSet(now)
 	keep := c.revocationKeep()
 	feed := server.NewFeed(keep)
+	// Everything that happens to a session or a key is published on one
+	// bus; the access-token revocation set and the feed subscribe.
+	bus := &event.Bus{}
+	bus.Subscribe(func(_ context.Context, e event.Event) {
+		if e.Kind == event.SessionRevoked {
+			// Refused until every access token it may hold has expired.
+			revoked.Add(e.SessionID, e.At.Add(keep))
+		}
+	})
+	bus.Subscribe(feed.Handle)
 	sessions := session.NewManager(st, session.Config{
 		Cookie:   session.Policy{IdleTimeout: c.SessionIdle, Lifetime: c.SessionLifetime},
 		Token:    session.Policy{IdleTimeout: c.RefreshIdle, Lifetime: c.RefreshLifetime},
 		CacheTTL: c.SessionCacheTTL,
-		OnRevoke: func(ids []string, at time.Time) {
-			for _, id := range ids {
-				revoked.Add(id, at.Add(keep))
-			}
-			feed.Publish(ids, at)
-		},
-		Now: now,
+		Events:   bus,
+		Now:      now,
 	})
 	hasher := password.NewHasher(password.Params{
 		Memory: uint32(c.Argon2Memory), Time: uint32(c.Argon2Time), Threads: uint8(c.Argon2Threads),
@@ -151,7 +158,7 @@ func newServices(c *config, st store, log *slog.Logger, now func() time.Time) se
 		Store: st, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
 		Sessions: sessions, Now: now, Logger: log,
 	})
-	return services{users: users, sessions: sessions, clients: client.NewService(st, now), revoked: revoked, feed: feed}
+	return services{users: users, sessions: sessions, clients: client.NewService(st, now), revoked: revoked, feed: feed, events: bus}
 }
 
 // newThrottles returns the login throttles: shared through the store when

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/refresh"
@@ -82,9 +83,12 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 	}
 	ring, err := jwks.NewRing(ctx, jwks.RingConfig{
 		Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead, Now: now,
-		// A key revoked by any process reaches resource servers through
-		// the revocation feed (guard drops it from its JWKS cache).
-		OnRevoke: svc.feed.PublishKey,
+		// A key revoked by any process is published on the bus; through
+		// the revocation feed it reaches resource servers (guard drops it
+		// from its JWKS cache).
+		OnRevoke: func(kid string, at time.Time) {
+			svc.events.Publish(context.Background(), event.Event{Kind: event.KeyRevoked, KeyID: kid, At: at})
+		},
 	})
 	if err != nil {
 		if errors.Is(err, jwks.ErrWrongKEK) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/user"
 )
@@ -147,7 +148,7 @@ func (s *Server) stillEnabled(ctx context.Context, userID, sessionID string) err
 	if err == nil && !cur.Disabled {
 		return nil
 	}
-	_ = s.cfg.Sessions.End(ctx, sessionID)
+	_ = s.cfg.Sessions.End(ctx, sessionID, event.CauseAborted)
 	if err == nil || errors.Is(err, authd.ErrNotFound) {
 		return authd.ErrUnauthenticated
 	}

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/jwk"
 )
 
@@ -93,6 +95,17 @@ func (f *Feed) Publish(ids []string, at time.Time) {
 // PublishKey tells every follower that the signing key kid was revoked.
 func (f *Feed) PublishKey(kid string, at time.Time) {
 	f.publish(feedItem{kid: kid, at: at})
+}
+
+// Handle is the feed's subscription to the event bus: revoked sessions
+// and withdrawn signing keys go out to every follower.
+func (f *Feed) Handle(_ context.Context, e event.Event) {
+	switch e.Kind {
+	case event.SessionRevoked:
+		f.Publish([]string{e.SessionID}, e.At)
+	case event.KeyRevoked:
+		f.PublishKey(e.KeyID, e.At)
+	}
 }
 
 func (f *Feed) publish(it feedItem) {

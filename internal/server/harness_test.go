@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/client"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
@@ -108,13 +109,14 @@ func newHarness(t *testing.T, o options) *harness {
 	keep := o.accessTTL + token.MaxLeeway
 	revoked := token.NewRevocationSet(c.Now)
 	feed := server.NewFeed(keep)
-	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second,
-		OnRevoke: func(ids []string, at time.Time) {
-			for _, id := range ids {
-				revoked.Add(id, at.Add(keep))
-			}
-			feed.Publish(ids, at)
-		}})
+	bus := &event.Bus{}
+	bus.Subscribe(func(_ context.Context, e event.Event) {
+		if e.Kind == event.SessionRevoked {
+			revoked.Add(e.SessionID, e.At.Add(keep))
+		}
+	})
+	bus.Subscribe(feed.Handle)
+	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second, Events: bus})
 	users := user.NewService(user.Config{Store: st, Hasher: password.NewHasher(testParams, 4),
 		Sessions: sessions, Now: c.Now})
 	ring, err := jwks.NewRing(context.Background(), jwks.RingConfig{Store: st, KEK: jwks.NewKEK(), Retain: keep, Now: c.Now})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/authd/authd"
 	"github.com/authd/authd/client"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/token"
@@ -349,7 +350,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "the token was issued to another client")
 			return
 		}
-		if err := s.cfg.Sessions.End(ctx, c.SessionID); err != nil {
+		if err := s.cfg.Sessions.End(ctx, c.SessionID, event.CauseTokenRevoked); err != nil {
 			s.writeOAuthUnavailable(w, r, err) // never claim a revocation that did not happen
 			return
 		}

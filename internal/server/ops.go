@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/user"
 )
@@ -51,7 +52,7 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 	ctx := r.Context()
 	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
 		if old, err := s.cfg.Sessions.Check(ctx, c.Value); err == nil {
-			if err := s.cfg.Sessions.End(ctx, old.ID); err != nil {
+			if err := s.cfg.Sessions.End(ctx, old.ID, event.CauseReplaced); err != nil {
 				return nil, err
 			}
 		}
@@ -101,7 +102,7 @@ func (s *Server) changePassword(r *http.Request, c *caller, current, next string
 // endSession ends the caller's own session (logout).
 // It is shared by the JSON API and the pages.
 func (s *Server) endSession(ctx context.Context, c *caller) error {
-	if err := s.cfg.Sessions.End(ctx, c.SessionID); err != nil {
+	if err := s.cfg.Sessions.End(ctx, c.SessionID, event.CauseLogout); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "logout", "user_id", c.UserID, "session_id", c.SessionID, "kind", c.Kind)
@@ -126,7 +127,7 @@ func (s *Server) revokeSession(ctx context.Context, c *caller, id string) error 
 // revokeOthers ends every session of the caller's but the current one.
 // It is shared by the JSON API and the pages.
 func (s *Server) revokeOthers(ctx context.Context, c *caller) error {
-	if err := s.cfg.Sessions.RevokeUser(ctx, c.UserID, c.SessionID); err != nil {
+	if err := s.cfg.Sessions.RevokeUser(ctx, c.UserID, c.SessionID, event.CauseSignOutOthers); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "other sessions revoked", "user_id", c.UserID, "session_id", c.SessionID)
