@@ -114,6 +114,3 @@ func IsCommon(pw string) bool {
 	_, ok := commonSet()[strings.ToLower(pw)]
 	return ok
 }
-
-// CommonCount returns the number of entries in the embedded list.
-func CommonCount() int { return len(commonSet()) }

@@ -110,12 +110,12 @@ func TestIsCommon(t *testing.T) {
 }
 
 func TestCommonList(t *testing.T) {
-	if n := CommonCount(); n < 10000 {
-		t.Errorf("CommonCount() = %d, want >= 10000", n)
+	if n := len(commonSet()); n < 10000 {
+		t.Errorf("len(commonSet()) = %d, want >= 10000", n)
 	}
 	lines := strings.Split(strings.TrimSuffix(commonPasswords, "\n"), "\n")
-	if got, want := CommonCount(), len(lines); got != want {
-		t.Errorf("CommonCount() = %d, but the list has %d lines (duplicates or blanks?)", got, want)
+	if got, want := len(commonSet()), len(lines); got != want {
+		t.Errorf("len(commonSet()) = %d, but the list has %d lines (duplicates or blanks?)", got, want)
 	}
 	if lines[0] != "123456" {
 		t.Errorf("first entry = %q, want 123456 (frequency order)", lines[0])

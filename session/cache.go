@@ -17,6 +17,7 @@ import (
 type cache struct {
 	ttl time.Duration
 	max int
+	now func() time.Time // the Manager's clock (Config.Now)
 
 	mu     sync.RWMutex
 	byHash map[[32]byte]cacheEntry
@@ -33,11 +34,11 @@ type cacheEntry struct {
 	fetched time.Time
 }
 
-func newCache(ttl time.Duration, max int) *cache {
+func newCache(ttl time.Duration, max int, now func() time.Time) *cache {
 	if ttl <= 0 {
 		return nil
 	}
-	return &cache{ttl: ttl, max: max, byHash: map[[32]byte]cacheEntry{}, byID: map[string][32]byte{}, dropped: map[string]time.Time{}, droppedUsers: map[string]time.Time{}}
+	return &cache{ttl: ttl, max: max, now: now, byHash: map[[32]byte]cacheEntry{}, byID: map[string][32]byte{}, dropped: map[string]time.Time{}, droppedUsers: map[string]time.Time{}}
 }
 
 // get returns a copy of the cached session if it was fetched less than ttl
@@ -56,16 +57,18 @@ func (c *cache) get(h [32]byte, now time.Time) (*Session, bool) {
 	return &s, true
 }
 
+// put remembers s, fetched at now (the Manager's clock, as for get),
+// unless it was dropped less than ttl before now.
 func (c *cache) put(h [32]byte, s *Session, now time.Time) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if at, ok := c.dropped[s.ID]; ok && time.Since(at) < c.ttl {
+	if at, ok := c.dropped[s.ID]; ok && now.Sub(at) < c.ttl {
 		return
 	}
-	if at, ok := c.droppedUsers[s.UserID]; ok && time.Since(at) < c.ttl {
+	if at, ok := c.droppedUsers[s.UserID]; ok && now.Sub(at) < c.ttl {
 		return
 	}
 	if len(c.byHash) >= c.max {
@@ -105,14 +108,14 @@ func (c *cache) dropUser(userID string) {
 			c.tombstone(e.s.ID)
 		}
 	}
-	c.droppedUsers[userID] = time.Now()
+	c.droppedUsers[userID] = c.now()
 	c.mu.Unlock()
 }
 
 // tombstone records a dropped ID and forgets tombstones older than the
 // TTL. Callers hold mu.
 func (c *cache) tombstone(id string) {
-	now := time.Now()
+	now := c.now()
 	if len(c.dropped) > 1024 {
 		for k, at := range c.dropped {
 			if now.Sub(at) >= c.ttl {

@@ -92,7 +92,7 @@ func NewManager(store Store, cfg Config) *Manager {
 		cfg.Events = event.Discard
 	}
 	cfg.CacheTTL = min(cfg.CacheTTL, time.Second)
-	return &Manager{store: store, cfg: cfg, cache: newCache(cfg.CacheTTL, 100_000)}
+	return &Manager{store: store, cfg: cfg, cache: newCache(cfg.CacheTTL, 100_000, cfg.Now)}
 }
 
 // Create starts a new session for userID and returns its secret (for the
@@ -123,10 +123,10 @@ func (m *Manager) Create(ctx context.Context, userID string, kind Kind, meta Met
 	return secret, s, nil
 }
 
-// HashSecret validates the shape of a presented secret and returns the
+// hashSecret validates the shape of a presented secret and returns the
 // SHA-256 the store is keyed by. Anything that is not exactly 43 canonical
 // base64url characters is rejected before touching the store.
-func HashSecret(secret string) ([32]byte, bool) {
+func hashSecret(secret string) ([32]byte, bool) {
 	if len(secret) != SecretLen {
 		return [32]byte{}, false
 	}
@@ -145,7 +145,7 @@ func HashSecret(secret string) ([32]byte, bool) {
 // A check is a read: last-seen is written at most once per touch interval
 // (TouchInterval, at most a quarter of the idle timeout).
 func (m *Manager) Check(ctx context.Context, secret string) (*Session, error) {
-	hash, ok := HashSecret(secret)
+	hash, ok := hashSecret(secret)
 	if !ok {
 		return nil, authd.ErrUnauthenticated
 	}

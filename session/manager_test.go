@@ -101,6 +101,34 @@ func TestCacheRevocation(t *testing.T) {
 	}
 }
 
+// The cache keeps time by the Manager's clock (Config.Now), for reads and
+// writes alike: once a revocation is older than the TTL on that clock, the
+// sessions it spared are cached again, whatever the wall clock says.
+func TestCacheUsesInjectedClock(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	st := &probeStore{Store: memstore.New()}
+	m := session.NewManager(st, session.Config{CacheTTL: time.Second, Now: c.Now})
+
+	kept, sk, _ := m.Create(ctx, "u1", session.KindCookie, session.Meta{})
+	if _, _, err := m.Create(ctx, "u1", session.KindCookie, session.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RevokeUser(ctx, "u1", sk.ID, event.CauseSignOutOthers); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(2 * time.Second) // the revocation is two TTLs old
+	before := st.lookups.Load()
+	for range 3 {
+		if _, err := m.Check(ctx, kept); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.lookups.Load() - before; n != 1 {
+		t.Errorf("3 checks %v after RevokeUser read the store %d times, want 1 (the rest from cache)", 2*time.Second, n)
+	}
+}
+
 // A cached look-up is re-decided on every check: past the session's end it
 // is refused, however fresh the cache entry. (Activity moves the idle
 // expiry a touch interval, at most a quarter of the idle timeout, before
