@@ -54,7 +54,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		b.Fatal(err)
 	}
 	k, _ := ring.Signer()
-	return &benchEnv{issuer: &token.Issuer{Keys: ring, Issuer: srv.URL, Audience: "authd", TTL: time.Hour}, guard: g, key: k}
+	return &benchEnv{issuer: &token.Issuer{Keys: ring, URL: srv.URL, Audience: "authd", TTL: time.Hour}, guard: g, key: k}
 }
 
 func (e *benchEnv) token(b *testing.B) string {

@@ -79,7 +79,7 @@ func newFakeAuthd(t *testing.T) *fakeAuthd {
 	mux := http.NewServeMux()
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
-	f.issuer = &token.Issuer{Keys: ring, Issuer: f.srv.URL, Audience: "authd"}
+	f.issuer = &token.Issuer{Keys: ring, URL: f.srv.URL, Audience: "authd"}
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{"issuer": f.srv.URL, "jwks_uri": f.srv.URL + "/jwks",
 			"authd_revocation_feed_endpoint": f.srv.URL + "/feed"})

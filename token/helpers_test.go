@@ -171,7 +171,7 @@ func splitJWS(t testing.TB, tok string) (hdr, payload map[string]any, input stri
 
 // newIssuer returns the Issuer of the brief's default claims.
 func newIssuer(r *jwks.Ring, now func() time.Time) *token.Issuer {
-	return &token.Issuer{Keys: r, Issuer: testIss, Audience: testAud, TTL: 10 * time.Minute, Now: now}
+	return &token.Issuer{Keys: r, URL: testIss, Audience: testAud, TTL: 10 * time.Minute, Now: now}
 }
 
 // defaultGrant has 26-character IDs (crypto/rand.Text), client authd and

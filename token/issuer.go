@@ -16,8 +16,10 @@ type Signers interface {
 
 // Issuer mints access tokens.
 type Issuer struct {
-	Keys     Signers
-	Issuer   string        // iss
+	Keys Signers
+	// URL is the issuer identifier, the tokens' iss: authd's public URL,
+	// as its RFC 8414 metadata names it and verifiers expect it.
+	URL      string
 	Audience string        // aud
 	TTL      time.Duration // default 10 minutes
 	Now      func() time.Time
@@ -58,7 +60,7 @@ func (i *Issuer) Issue(g Grant) (string, time.Time, error) {
 		return "", time.Time{}, fmt.Errorf("issue access token: no signing method for %s", key.Alg)
 	}
 	t := jwt.NewWithClaims(method, &issueClaims{
-		Issuer: i.Issuer, Subject: g.UserID, Audience: i.Audience,
+		Issuer: i.URL, Subject: g.UserID, Audience: i.Audience,
 		ExpiresAt: exp.Unix(), IssuedAt: iat.Unix(),
 		ID: rand.Text(), SessionID: g.SessionID, ClientID: g.ClientID, Scope: g.Scope,
 	})

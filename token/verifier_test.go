@@ -983,7 +983,7 @@ func rawVerify(alg string, k *jwk.Key, input string, sig []byte) error {
 
 // TestIssueNoKey: an issuer whose ring has no signing key fails cleanly.
 func TestIssueNoKey(t *testing.T) {
-	iss := &token.Issuer{Keys: noKeys{}, Issuer: testIss, Audience: testAud}
+	iss := &token.Issuer{Keys: noKeys{}, URL: testIss, Audience: testAud}
 	if tok, _, err := iss.Issue(defaultGrant()); err == nil || tok != "" {
 		t.Errorf("Issue without a key = %q, %v; want an error", tok, err)
 	}

@@ -119,7 +119,7 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 	refresher := refresh.New(refresh.Config{Store: st, Sessions: svc.sessions, Grace: c.RefreshGrace,
 		MACKey: mac.Sum(nil), Now: now})
 	tc := &server.TokenConfig{
-		Issuer:    &token.Issuer{Keys: ring, Issuer: issuerURL, Audience: c.Audience, TTL: c.AccessTokenTTL, Now: now},
+		Issuer:    &token.Issuer{Keys: ring, URL: issuerURL, Audience: c.Audience, TTL: c.AccessTokenTTL, Now: now},
 		Refresher: refresher, Keys: ring, Clients: svc.clients,
 		IssuerURL: issuerURL, Scopes: strings.Fields(c.Scopes), PublicClientID: c.PublicClientID,
 		AccessTTL: c.AccessTokenTTL,

@@ -134,7 +134,7 @@ func newHarness(t *testing.T, o options) *harness {
 	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now, Feed: feed,
 		Verifier: token.NewVerifier(token.VerifierConfig{Keys: ring, Issuer: issuerURL, Audience: "authd", Revocations: revoked, Now: c.Now}),
 		Tokens: &server.TokenConfig{
-			Issuer:    &token.Issuer{Keys: ring, Issuer: issuerURL, Audience: "authd", TTL: o.accessTTL, Now: c.Now},
+			Issuer:    &token.Issuer{Keys: ring, URL: issuerURL, Audience: "authd", TTL: o.accessTTL, Now: c.Now},
 			Refresher: refresh.New(refresh.Config{Store: st, Sessions: sessions, Grace: grace, Now: c.Now}),
 			Keys:      ring, Clients: clients, IssuerURL: issuerURL, Scopes: []string{"read", "write"},
 			PublicClientID: "authd", AccessTTL: o.accessTTL,
