@@ -3,8 +3,17 @@ package redisstore
 import (
 	"context"
 
+	"github.com/authd/authd/redisstore/internal/redisurl"
 	"github.com/authd/authd/refresh"
+	"github.com/redis/rueidis"
 )
+
+// ParseURL is the URL parsing of Open, for TestParseURL and FuzzParseURL.
+var ParseURL = redisurl.Parse
+
+// Client is the store's rueidis client, for tests that look at Redis
+// itself (TTLs, command statistics, memory use).
+func (s *Store) Client() rueidis.Client { return s.c }
 
 // WriteLegacyRefresh stores rt the way versions before the per-session
 // chain did: one string key per token, its expiry-index entry, and its

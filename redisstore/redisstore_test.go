@@ -169,7 +169,7 @@ func TestTTL(t *testing.T) {
 		if _, err := thr.Reserve(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		keys, err := redistest.Keys(ctx, st, prefix)
+		keys, err := redistest.Keys(ctx, url, prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +377,7 @@ func TestMemoryPerSession(t *testing.T) {
 	}
 	lookup := usage(prefix + "h:" + fmt.Sprintf("%x", oneHash))
 	id := usage(prefix + "{s:" + one.ID + "}")
-	keys, err := redistest.Keys(ctx, st, prefix)
+	keys, err := redistest.Keys(ctx, url, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +501,7 @@ func TestTouchRevokeRace(t *testing.T) {
 				t.Fatalf("round %d: SessionByID: %v, want ErrNotFound", round, err)
 			}
 		}
-		keys, err := redistest.Keys(ctx, st, prefix)
+		keys, err := redistest.Keys(ctx, url, prefix)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/redisstore"
+	"github.com/authd/authd/redisstore/internal/redisurl"
 	"github.com/redis/rueidis"
 )
 
@@ -77,16 +78,36 @@ func NewStore(t testing.TB, url string, opts redisstore.Options) *redisstore.Sto
 	}
 	t.Cleanup(func() {
 		defer st.Close()
-		if err := DeleteKeys(context.Background(), st, opts.Prefix); err != nil {
-			t.Errorf("cleaning up %s*: %v", opts.Prefix, err)
+		if err := DeleteKeys(context.Background(), url, opts.Prefix); err != nil {
+			t.Errorf("cleaning up %s*: %v", opts.Prefix, redact.Err(err, url))
 		}
 	})
 	return st
 }
 
-// Keys lists every key starting with prefix, on every node.
-func Keys(ctx context.Context, st *redisstore.Store, prefix string) ([]string, error) {
-	c := st.Client()
+// client opens a connection of its own to the Redis at url (redisstore
+// keeps its client to itself).
+func client(url string) (rueidis.Client, error) {
+	co, err := redisurl.Parse(url)
+	if err != nil {
+		return nil, err
+	}
+	co.DisableRetry = true
+	return rueidis.NewClient(co)
+}
+
+// Keys lists every key starting with prefix, on every node of the Redis
+// at url.
+func Keys(ctx context.Context, url, prefix string) ([]string, error) {
+	c, err := client(url)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return keys(ctx, c, prefix)
+}
+
+func keys(ctx context.Context, c rueidis.Client, prefix string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, node := range c.Nodes() {
@@ -110,18 +131,22 @@ func Keys(ctx context.Context, st *redisstore.Store, prefix string) ([]string, e
 	return out, nil
 }
 
-// DeleteKeys deletes every key starting with prefix.
-func DeleteKeys(ctx context.Context, st *redisstore.Store, prefix string) error {
-	keys, err := Keys(ctx, st, prefix)
+// DeleteKeys deletes every key starting with prefix from the Redis at url.
+func DeleteKeys(ctx context.Context, url, prefix string) error {
+	c, err := client(url)
 	if err != nil {
 		return err
 	}
-	c := st.Client()
+	defer c.Close()
+	keys, err := keys(ctx, c, prefix)
+	if err != nil {
+		return err
+	}
 	for len(keys) > 0 {
 		n := min(len(keys), 500)
 		batch := keys[:n]
 		keys = keys[n:]
-		for _, r := range c.DoMulti(ctx, delCmds(st, batch)...) {
+		for _, r := range c.DoMulti(ctx, delCmds(c, batch)...) {
 			if err := r.Error(); err != nil {
 				return err
 			}
@@ -136,8 +161,7 @@ func escapeGlob(s string) string {
 }
 
 // delCmds builds one DEL per key (keys live in different slots).
-func delCmds(st *redisstore.Store, keys []string) rueidis.Commands {
-	c := st.Client()
+func delCmds(c rueidis.Client, keys []string) rueidis.Commands {
 	cmds := make(rueidis.Commands, len(keys))
 	for i, k := range keys {
 		cmds[i] = c.B().Del().Key(k).Build()
