@@ -103,11 +103,19 @@ func FromContext(ctx context.Context) (*Identity, bool) {
 	return id, ok
 }
 
-// Errors of Authenticate.
+// Errors of Authenticate. Require answers ErrFeedDown and ErrCheckFailed
+// with 503 (the guard fails closed), ErrInvalidToken and ErrNoCredentials
+// with 401.
 var (
 	ErrNoCredentials = errors.New("guard: no credentials")
 	ErrInvalidToken  = errors.New("guard: invalid token")
-	ErrFeedDown      = errors.New("guard: revocation feed unavailable")
+	// ErrFeedDown: a bearer token cannot be trusted because the
+	// revocation feed is stale (see Config.AcceptWhenFeedDown).
+	ErrFeedDown = errors.New("guard: revocation feed unavailable")
+	// ErrCheckFailed: a session cookie could not be checked because
+	// authd's /v1/auth/check was unreachable or answered with an error
+	// other than 401.
+	ErrCheckFailed = errors.New("guard: session check with authd failed")
 )
 
 // Guard verifies authd credentials for a resource server.
@@ -273,12 +281,12 @@ func (g *Guard) checkCookie(ctx context.Context, value string) (*Identity, error
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(g.cfg.Issuer, "/")+"/v1/auth/check", nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrCheckFailed, err)
 	}
 	req.AddCookie(&http.Cookie{Name: g.cfg.CookieName, Value: value})
 	resp, err := g.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrFeedDown, err) // cannot check: fail closed
+		return nil, fmt.Errorf("%w: %w", ErrCheckFailed, err) // cannot check: fail closed
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -287,7 +295,7 @@ func (g *Guard) checkCookie(ctx context.Context, value string) (*Identity, error
 	case http.StatusUnauthorized:
 		return nil, ErrInvalidToken
 	default:
-		return nil, fmt.Errorf("%w: authd answered %s", ErrFeedDown, resp.Status)
+		return nil, fmt.Errorf("%w: authd answered %s", ErrCheckFailed, resp.Status)
 	}
 	id := &Identity{Subject: resp.Header.Get("X-Authd-User"), SessionID: resp.Header.Get("X-Authd-Session"),
 		Scopes: strings.Fields(resp.Header.Get("X-Authd-Scope")), Kind: "cookie"}

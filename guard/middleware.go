@@ -11,7 +11,8 @@ import (
 // authd credentials carrying every one of scopes, and puts the Identity in
 // its context (FromContext). Failures follow RFC 6750 §3: 401 with
 // WWW-Authenticate (error="invalid_token" for a bad token), 403
-// insufficient_scope, and 503 when revocations cannot be checked.
+// insufficient_scope, and 503 with Retry-After when revocations
+// (ErrFeedDown) or a session cookie (ErrCheckFailed) cannot be checked.
 func (g *Guard) Require(scopes ...string) func(http.Handler) http.Handler {
 	need := strings.Join(scopes, " ")
 	return func(next http.Handler) http.Handler {
@@ -36,7 +37,7 @@ func (g *Guard) Require(scopes ...string) func(http.Handler) http.Handler {
 func (g *Guard) deny(w http.ResponseWriter, err error) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch {
-	case errors.Is(err, ErrFeedDown):
+	case errors.Is(err, ErrFeedDown), errors.Is(err, ErrCheckFailed):
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "authentication temporarily unavailable", http.StatusServiceUnavailable)
 	case errors.Is(err, ErrInvalidToken):
