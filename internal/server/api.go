@@ -270,14 +270,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, c 
 		s.writeError(w, r, err)
 		return
 	}
-	err := s.changePassword(r, c, in.CurrentPassword, in.NewPassword)
-	if errors.Is(err, authd.ErrUnauthenticated) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
-		writeProblem(w, problem{Type: problemType("wrong-password"), Title: "Wrong password", Status: http.StatusUnauthorized,
-			Detail: "The current password is wrong."})
-		return
-	}
-	if err != nil {
+	if err := s.changePassword(r, c, in.CurrentPassword, in.NewPassword); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

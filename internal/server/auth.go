@@ -9,7 +9,6 @@ import (
 
 	"github.com/authd/authd"
 	"github.com/authd/authd/session"
-	"github.com/authd/authd/token"
 )
 
 // caller is the authenticated party of a request: a cookie session or a
@@ -132,24 +131,14 @@ func (s *Server) cookieCaller(r *http.Request) (*caller, error) {
 	return &caller{UserID: sess.UserID, SessionID: sess.ID, Kind: sess.Kind, Scope: s.allScopes, sess: sess}, nil
 }
 
-// writeAuthError answers an authentication failure (RFC 6750 §3).
+// writeAuthError answers an authentication failure (RFC 6750 §3): the
+// API's answer, and a session cookie that was refused is cleared.
 func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, errTokenInQuery):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="authd", error="invalid_request", error_description="send the access token in the Authorization header, not the URL"`)
-		writeProblem(w, problem{Type: problemType("invalid-request"), Title: "Invalid request", Status: http.StatusBadRequest,
-			Detail: "Access tokens are accepted only in the Authorization header."})
-	case errors.Is(err, errBadToken), errors.Is(err, token.ErrInvalid):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="authd", error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
-		writeProblem(w, problem{Type: problemType("unauthenticated"), Title: "Unauthenticated", Status: http.StatusUnauthorized,
-			Detail: "The access token is invalid, expired or revoked."})
-	case errors.Is(err, authd.ErrUnauthenticated):
+	o := classify(r.Context(), err)
+	if o.staleCookie {
 		if _, cerr := r.Cookie(s.cfg.CookieName); cerr == nil {
 			s.clearSessionCookie(w)
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
-		s.writeError(w, r, err)
-	default:
-		s.writeError(w, r, err)
 	}
+	s.writeOutcome(w, r, err, o)
 }

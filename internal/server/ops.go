@@ -74,10 +74,15 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 // become a password-guessing oracle: the current password is checked under
 // the same throttle as a login to the account (attempts.go), so a stolen
 // session adds no guesses to the login budget.
+// A wrong current password is errWrongPassword, and so is an account that
+// is gone meanwhile.
 // It is shared by the JSON API and the pages.
 func (s *Server) changePassword(r *http.Request, c *caller, current, next string) error {
 	ctx := r.Context()
 	u, err := s.userBody(ctx, c.UserID)
+	if errors.Is(err, authd.ErrUnauthenticated) {
+		return errWrongPassword
+	}
 	if err != nil {
 		return err
 	}
@@ -89,7 +94,7 @@ func (s *Server) changePassword(r *http.Request, c *caller, current, next string
 	switch {
 	case errors.Is(err, authd.ErrUnauthenticated):
 		g.failed()
-		return err
+		return errWrongPassword
 	case err != nil:
 		g.abandon(ctx)
 		return err

@@ -13,7 +13,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -23,7 +22,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -222,50 +220,45 @@ func (s *Server) pageUser(w http.ResponseWriter, r *http.Request) (*caller, user
 	return nil, userBody{}, false
 }
 
-// pageFailure renders the error page for a dependency failure.
+// pageFailure renders the error page of the table's fail-closed row: the
+// pages' answer to an error that is not the user's (formError said so).
 func (s *Server) pageFailure(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+	if classify(r.Context(), err).gone {
 		return
 	}
 	s.log.ErrorContext(r.Context(), "page failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	w.Header().Set("Retry-After", "1")
-	s.render(w, r, http.StatusServiceUnavailable, "error", &pageData{Title: "Service unavailable",
-		Alert: "Something went wrong on our side. Try again in a moment."})
+	o := failClosed()
+	o.setRetryAfter(w)
+	s.render(w, r, o.form.status, "error", &pageData{Title: o.problem.Title, Alert: o.form.alert})
 }
 
-// formError turns a service error into the form's status and messages; ok
-// is false for errors that are not the user's (then pageFailure answers).
-func formError(w http.ResponseWriter, err error, d *pageData) (status int, ok bool) {
-	var ve *authd.ValidationError
-	var te *authd.ThrottledError
-	switch {
-	case errors.As(err, &ve):
-		d.Fields = map[string]string{}
-		for _, f := range ve.Fields {
-			msg := sentence(f.Detail)
-			if f.Reason == "required" {
-				msg = sentence(strings.ReplaceAll(f.Field, "_", " ") + " is required")
-			}
-			if _, dup := d.Fields[f.Field]; !dup {
-				d.Fields[f.Field] = msg
-			}
-			d.Messages = append(d.Messages, msg)
-		}
-		d.Alert = "Please correct the following:"
-		return http.StatusBadRequest, true
-	case errors.As(err, &te):
-		secs := te.Seconds()
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		d.Alert = "Too many attempts. Try again in " + strconv.Itoa(secs) + " seconds."
-		return http.StatusTooManyRequests, true
-	case errors.Is(err, authd.ErrUnauthenticated):
-		d.Alert = "Wrong email or password."
-		return http.StatusUnauthorized, true
-	case errors.Is(err, authd.ErrConflict):
-		d.Alert = "An account with this email address already exists. Sign in instead."
-		return http.StatusConflict, true
+// formError renders err's outcome into a form: its status, alert and field
+// messages. ok is false for errors that are not the user's (then
+// pageFailure answers).
+func formError(w http.ResponseWriter, r *http.Request, err error, d *pageData) (status int, ok bool) {
+	o := classify(r.Context(), err)
+	if o.gone || o.unknown || o.form.status == 0 {
+		return 0, false
 	}
-	return 0, false
+	o.setRetryAfter(w)
+	if o.form.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", o.challenge())
+	}
+	if o.form.fields != nil {
+		d.Fields = map[string]string{}
+	}
+	for _, f := range o.form.fields {
+		msg := sentence(f.Detail)
+		if f.Reason == "required" {
+			msg = sentence(strings.ReplaceAll(f.Field, "_", " ") + " is required")
+		}
+		if _, dup := d.Fields[f.Field]; !dup {
+			d.Fields[f.Field] = msg
+		}
+		d.Messages = append(d.Messages, msg)
+	}
+	d.Alert = o.form.alert
+	return o.form.status, true
 }
 
 // sentence capitalises a service message and ends it with a period.

@@ -72,16 +72,10 @@ func (s *Server) pagePasswordPost(w http.ResponseWriter, r *http.Request) {
 		err = s.changePassword(r, c, cur, next)
 	}
 	if err != nil {
-		status, ok := formError(w, err, d)
+		status, ok := formError(w, r, err, d)
 		if !ok {
 			s.pageFailure(w, r, err)
 			return
-		}
-		if errors.Is(err, authd.ErrUnauthenticated) {
-			d.Alert = ""
-			d.Messages = []string{"The current password is wrong."}
-			d.Fields = map[string]string{"current_password": "The current password is wrong."}
-			status = http.StatusBadRequest
 		}
 		s.renderAccount(w, r, status, c, d)
 		return

@@ -43,7 +43,7 @@ func (s *Server) pageRegisterPost(w http.ResponseWriter, r *http.Request) {
 		_, err = s.register(r.Context(), email, pw, s.clientIP(r))
 	}
 	if err != nil {
-		status, ok := formError(w, err, d)
+		status, ok := formError(w, r, err, d)
 		if !ok {
 			s.pageFailure(w, r, err)
 			return
@@ -90,13 +90,10 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 		_, err = s.startCookieSession(w, r, u, ip)
 	}
 	if err != nil {
-		status, ok := formError(w, err, d)
+		status, ok := formError(w, r, err, d)
 		if !ok {
 			s.pageFailure(w, r, err)
 			return
-		}
-		if status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
 		}
 		s.render(w, r, status, "login", d)
 		return

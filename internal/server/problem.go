@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/refresh"
+	"github.com/authd/authd/token"
 )
 
 // problem is an RFC 9457 problem details object.
@@ -37,42 +39,211 @@ func writeProblem(w http.ResponseWriter, p problem) {
 	json.NewEncoder(w).Encode(p)
 }
 
-// errorStatus is the one table mapping errors to HTTP responses. Anything
-// it does not know is a dependency failure: authd fails closed with 503 and
-// logs the cause; the client sees no internals.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// outcome is how authd answers one error, with a column per surface: the
+// JSON API (problem, plus the bearer challenge), the OAuth endpoints and
+// the page forms. A zero column means the error is no answer on that
+// surface (a refresh-token error on /v1/*, say): there it fails closed
+// like an unknown error. The renderers (writeError, writeAuthError,
+// writeOAuthFailure, formError, pageFailure) only format an outcome.
+type outcome struct {
+	// problem is the JSON API's answer (RFC 9457); Status 0: none.
+	problem problem
+	// bearer is the RFC 6750 §3.1 error code of a refused bearer
+	// credential, with bearerDesc, for WWW-Authenticate (see challenge).
+	bearer, bearerDesc string
+	// oauthStatus and oauth are the /oauth2/* answer (RFC 6749 §5.2);
+	// oauth.Error "": none.
+	oauthStatus int
+	oauth       oauthError
+	// form is the pages' answer; status 0: none (the error page answers).
+	form formAnswer
+	// retryAfter is the Retry-After header in seconds (RFC 9110 §10.2.3),
+	// on every surface; 0: none.
+	retryAfter int
+	// staleCookie: the session credential was refused, so a session
+	// cookie sent along (authentication) is cleared.
+	staleCookie bool
+	// staleRefresh: the refresh token is dead, so a browser's refresh
+	// cookie (browser token mode) is cleared.
+	staleRefresh bool
+	// gone: the client canceled the request; nobody is listening and
+	// nothing is written.
+	gone bool
+	// unknown: not one of authd's errors. The answer is the fail-closed
+	// 503 and the cause is logged; the client sees no internals.
+	unknown bool
+}
+
+// formAnswer is a page form's answer to an error: its status, the alert
+// above the form and the messages of fields (each turned into a sentence).
+type formAnswer struct {
+	status int
+	alert  string
+	fields []authd.FieldError
+}
+
+// Errors that exist only at the HTTP layer: a handler gives a domain error
+// its meaning at one endpoint, and the table answers it.
+var (
+	// errWrongPassword: the current password of a password change is
+	// wrong (authd.ErrUnauthenticated from the change).
+	errWrongPassword = errors.New("wrong current password")
+	// errBadClient: client authentication failed (RFC 6749 §5.2
+	// invalid_client).
+	errBadClient = errors.New("client authentication failed")
+	// errForeignToken: a token presented for revocation was issued to
+	// another client (RFC 7009 §2.1 unauthorized_client).
+	errForeignToken = errors.New("token issued to another client")
+)
+
+// classify is the one table mapping errors to answers. ctx is the
+// request's: a cancellation is the client's only while it is done. Anything
+// the table does not know is a dependency failure: authd fails closed with
+// 503 and Retry-After, and the renderer logs the cause.
+func classify(ctx context.Context, err error) outcome {
 	var ve *authd.ValidationError
 	var te *authd.ThrottledError
 	switch {
 	case errors.As(err, &ve):
-		writeProblem(w, problem{Type: problemType("invalid-input"), Title: "Invalid input", Status: http.StatusBadRequest,
-			Detail: "The request has invalid fields; see errors.", Errors: ve.Fields})
-	case errors.As(err, &te):
-		secs := te.Seconds()
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeProblem(w, problem{Type: problemType("throttled"), Title: "Too many attempts", Status: http.StatusTooManyRequests,
-			Detail: "Too many failed attempts. Try again in " + strconv.Itoa(secs) + " seconds."})
-	case errors.Is(err, authd.ErrUnauthenticated):
-		// RFC 9110 §15.5.2: a 401 names the scheme that would work.
-		if w.Header().Get("WWW-Authenticate") == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
+		return outcome{
+			problem: problem{Type: problemType("invalid-input"), Title: "Invalid input", Status: http.StatusBadRequest,
+				Detail: "The request has invalid fields; see errors.", Errors: ve.Fields},
+			oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "invalid_request", Description: ve.Error()},
+			form: formAnswer{status: http.StatusBadRequest, alert: "Please correct the following:", fields: ve.Fields},
 		}
-		writeProblem(w, problem{Type: problemType("unauthenticated"), Title: "Unauthenticated", Status: http.StatusUnauthorized,
-			Detail: "Missing or invalid credentials."})
+	case errors.As(err, &te):
+		secs := strconv.Itoa(te.Seconds())
+		return outcome{
+			retryAfter: te.Seconds(),
+			problem: problem{Type: problemType("throttled"), Title: "Too many attempts", Status: http.StatusTooManyRequests,
+				Detail: "Too many failed attempts. Try again in " + secs + " seconds."},
+			// RFC 6749 §5.2 has no code for this; slow_down (RFC 8628
+			// §3.5) says what the client must do.
+			oauthStatus: http.StatusTooManyRequests,
+			oauth:       oauthError{Error: "slow_down", Description: "too many failed attempts; retry after " + secs + " s"},
+			form:        formAnswer{status: http.StatusTooManyRequests, alert: "Too many attempts. Try again in " + secs + " seconds."},
+		}
+	case errors.Is(err, errTokenInQuery):
+		// RFC 6750 §3.1 invalid_request: the token was sent where authd
+		// refuses it (§2.3).
+		return outcome{
+			problem: problem{Type: problemType("invalid-request"), Title: "Invalid request", Status: http.StatusBadRequest,
+				Detail: "Access tokens are accepted only in the Authorization header."},
+			bearer: "invalid_request", bearerDesc: "send the access token in the Authorization header, not the URL",
+		}
+	case errors.Is(err, errBadToken), errors.Is(err, token.ErrInvalid):
+		// RFC 6750 §3.1 invalid_token.
+		return outcome{
+			problem: problem{Type: problemType("unauthenticated"), Title: "Unauthenticated", Status: http.StatusUnauthorized,
+				Detail: "The access token is invalid, expired or revoked."},
+			bearer: "invalid_token", bearerDesc: "the access token is invalid, expired or revoked",
+		}
+	case errors.Is(err, errWrongPassword):
+		return outcome{
+			problem: problem{Type: problemType("wrong-password"), Title: "Wrong password", Status: http.StatusUnauthorized,
+				Detail: "The current password is wrong."},
+			form: formAnswer{status: http.StatusBadRequest,
+				fields: []authd.FieldError{{Field: "current_password", Detail: "The current password is wrong."}}},
+		}
+	case errors.Is(err, authd.ErrUnauthenticated):
+		return outcome{
+			problem: problem{Type: problemType("unauthenticated"), Title: "Unauthenticated", Status: http.StatusUnauthorized,
+				Detail: "Missing or invalid credentials."},
+			// RFC 6749 §5.2: wrong resource-owner credentials are an
+			// invalid grant, not a failed client authentication.
+			oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "invalid_grant", Description: "invalid username or password"},
+			form:        formAnswer{status: http.StatusUnauthorized, alert: "Wrong email or password."},
+			staleCookie: true,
+		}
+	case errors.Is(err, errBadClient):
+		// RFC 6749 §5.2 invalid_client: 401 with a WWW-Authenticate for
+		// the scheme the client used (writeOAuthError).
+		return outcome{oauthStatus: http.StatusUnauthorized, oauth: oauthError{Error: "invalid_client", Description: "client authentication failed"}}
+	case errors.Is(err, errForeignToken):
+		// RFC 7009 §2.1: only the client a token was issued to may revoke it.
+		return outcome{oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "unauthorized_client", Description: "the token was issued to another client"}}
+	case errors.Is(err, refresh.ErrOtherClient):
+		// RFC 6749 §6: a refresh token is bound to its client; §5.2
+		// invalid_grant.
+		return outcome{oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "invalid_grant", Description: "the refresh token was issued to another client"}}
+	case errors.Is(err, refresh.ErrWiderScope):
+		// RFC 6749 §6: a refresh may narrow the scope, never widen it;
+		// §5.2 invalid_scope.
+		return outcome{oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "invalid_scope", Description: "a refresh may only narrow the original scope"}}
+	case errors.Is(err, refresh.ErrInvalidGrant), errors.Is(err, authd.ErrTokenReused):
+		// RFC 6749 §5.2 invalid_grant: invalid, expired, revoked or reused.
+		return outcome{oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "invalid_grant", Description: "the refresh token is invalid, expired or revoked"},
+			staleRefresh: true}
 	case errors.Is(err, authd.ErrNotFound):
-		writeProblem(w, problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound,
-			Detail: "No such resource, or not yours."})
+		return outcome{problem: problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound,
+			Detail: "No such resource, or not yours."}}
 	case errors.Is(err, authd.ErrConflict):
-		writeProblem(w, problem{Type: problemType("conflict"), Title: "Conflict", Status: http.StatusConflict,
-			Detail: "The request conflicts with existing data (on registration: the email address is already registered)."})
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away; nobody is listening.
-	default:
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, problem{Type: problemType("unavailable"), Title: "Service unavailable", Status: http.StatusServiceUnavailable,
-			Detail: "A dependency of authd is unavailable; try again shortly."})
+		return outcome{
+			problem: problem{Type: problemType("conflict"), Title: "Conflict", Status: http.StatusConflict,
+				Detail: "The request conflicts with existing data (on registration: the email address is already registered)."},
+			form: formAnswer{status: http.StatusConflict, alert: "An account with this email address already exists. Sign in instead."},
+		}
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return outcome{gone: true}
 	}
+	return failClosed()
+}
+
+// failClosed is the table's last row: a store outage or any error authd
+// does not know. On /oauth2/* it is RFC 6749 §5.2 temporarily_unavailable;
+// at revocation a 503 tells the client the token may still be valid and
+// to retry (RFC 7009 §2.2.1), so no revocation is claimed that did not
+// happen.
+func failClosed() outcome {
+	return outcome{
+		unknown:    true,
+		retryAfter: 1,
+		problem: problem{Type: problemType("unavailable"), Title: "Service unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "A dependency of authd is unavailable; try again shortly."},
+		oauthStatus: http.StatusServiceUnavailable, oauth: oauthError{Error: "temporarily_unavailable", Description: "try again shortly"},
+		form: formAnswer{status: http.StatusServiceUnavailable, alert: "Something went wrong on our side. Try again in a moment."},
+	}
+}
+
+// challenge is the WWW-Authenticate value of o on the API: the RFC 6750
+// §3.1 error when there is one, and the bare scheme on any other 401 (RFC
+// 9110 §15.5.2: a 401 names the scheme that would work). "": none.
+func (o outcome) challenge() string {
+	switch {
+	case o.bearer != "":
+		return `Bearer realm="authd", error="` + o.bearer + `", error_description="` + o.bearerDesc + `"`
+	case o.problem.Status == http.StatusUnauthorized:
+		return `Bearer realm="authd"`
+	}
+	return ""
+}
+
+// setRetryAfter sets the Retry-After header of o, if it has one.
+func (o outcome) setRetryAfter(w http.ResponseWriter) {
+	if o.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(o.retryAfter))
+	}
+}
+
+// writeError answers err on the JSON API with RFC 9457 problem details.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeOutcome(w, r, err, classify(r.Context(), err))
+}
+
+// writeOutcome writes o, the outcome of err, on the JSON API.
+func (s *Server) writeOutcome(w http.ResponseWriter, r *http.Request, err error, o outcome) {
+	if o.gone {
+		return
+	}
+	if o.unknown || o.problem.Status == 0 {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		o = failClosed()
+	}
+	o.setRetryAfter(w)
+	if c := o.challenge(); c != "" && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", c)
+	}
+	writeProblem(w, o.problem)
 }
 
 // writeJSON sends v with status. Responses from this API carry or depend on
