@@ -192,12 +192,12 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	st, where, err := openStore(ctx, c, true)
+	b, err := openBackend(ctx, c, true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	fmt.Fprintf(stdout, "schema of %s is up to date\n", where)
+	defer b.Close()
+	fmt.Fprintf(stdout, "schema of %s is up to date\n", b.Where)
 	return nil
 }
 
@@ -218,16 +218,16 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	st, where, err := openStore(ctx, c, true)
+	b, err := openBackend(ctx, c, true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	kek, err := loadKEK(c, strings.HasPrefix(where, "memory"), log)
+	defer b.Close()
+	kek, err := loadKEK(c, b.Memory, log)
 	if err != nil {
 		return err
 	}
-	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead})
+	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: b.Keys, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead})
 	if err != nil {
 		return err
 	}
@@ -334,16 +334,16 @@ func clientCmd(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
-// openAdmin opens the store and the services for a one-shot admin
-// command; done closes the store.
+// openAdmin opens the backend and the services for a one-shot admin
+// command; done closes the backend.
 func openAdmin(ctx context.Context, c *config, stderr io.Writer) (services, func(), error) {
 	log, err := newLogger(c, stderr)
 	if err != nil {
 		return services{}, nil, err
 	}
-	st, _, err := openStore(ctx, c, true)
+	b, err := openBackend(ctx, c, true)
 	if err != nil {
 		return services{}, nil, err
 	}
-	return newServices(c, st, log, time.Now), func() { st.Close() }, nil
+	return newServices(c, b, log, time.Now), func() { b.Close() }, nil
 }

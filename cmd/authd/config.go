@@ -302,7 +302,7 @@ func (c *config) databaseKind() (kind, location string, err error) {
 	case strings.HasPrefix(db, "sqlite:"):
 		return "sqlite", strings.TrimPrefix(db, "sqlite:"), nil
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
-		return "postgres", db, nil // wired in store.go
+		return "postgres", db, nil // wired in backend.go
 	case strings.ContainsAny(db, "= \t"):
 		// A key=value connection string (host=… password=…) is not a
 		// file name; taking it for one would run on a new local SQLite.

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,38 +18,71 @@ import (
 	"github.com/authd/authd/throttle"
 )
 
+// serve is `authd serve`: flags, then Main's Open, Run and Close.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var c config
+	m := &Main{Stdout: stdout, Stderr: stderr}
 	fs := flag.NewFlagSet("authd serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	serveFlags(fs, &c)
+	serveFlags(fs, &m.Config)
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
+	err := m.Open(ctx)
+	if err == nil {
+		err = m.Run(ctx)
+	}
+	if cerr := m.Close(); cerr != nil && m.Log != nil {
+		m.Log.Error("close store", "err", cerr)
+	}
+	return err
+}
+
+// Main is the server, as an object (after benbjohnson/wtf's cmd/wtfd):
+// set Config (serveFlags), then Open builds everything and listens, Run
+// serves until its context ends and shuts down gracefully, and Close
+// releases what Open acquired, the stores last. Close is needed after a
+// failed Open too.
+type Main struct {
+	Config         config
+	Stdout, Stderr io.Writer // the listening line; the log
+
+	Log     *slog.Logger // set by Open
+	Backend *Backend     // set by Open
+
+	svc    services
+	tm     *tokenMode
+	srv    *server.Server
+	hs     *http.Server
+	ln     net.Listener // Open's, until Run hands it to hs
+	sweeps []func(context.Context) (int64, error)
+}
+
+// Open checks the configuration, opens the backend, builds the services
+// and token mode over it, and listens on --addr. It prints the effective
+// configuration and, last, the "authd listening on URL" line.
+func (m *Main) Open(ctx context.Context) error {
+	c := &m.Config
 	if err := c.validate(true); err != nil {
 		return usageError{err.Error()}
 	}
-	log, err := newLogger(&c, stderr)
+	log, err := newLogger(c, m.Stderr)
 	if err != nil {
 		return err
 	}
+	m.Log = log
 	proxies, _ := c.proxies()
 
-	st, where, err := openStore(ctx, &c, c.AutoMigrate)
+	b, err := openBackend(ctx, c, c.AutoMigrate)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("close store", "err", err)
-		}
-	}()
+	m.Backend = b
 
 	// The effective configuration, without secrets.
-	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", where,
+	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", b.Where,
 		"data_dir", c.DataDir, "session_idle_timeout", c.SessionIdle, "session_lifetime", c.SessionLifetime, "session_cache_ttl", c.SessionCacheTTL,
 		"registration", c.Registration, "tls", c.TLSCert != "", "trusted_proxies", len(proxies),
 		"argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Time, c.Argon2Threads),
@@ -66,55 +98,61 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	// Listen first: with --addr :0 the issuer must name the real port.
-	ln, err := net.Listen("tcp", c.Addr)
+	m.ln, err = net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	defer ln.Close()
-	svc := newServices(&c, st, log, time.Now)
+	m.svc = newServices(c, b, log, time.Now)
 	issuerURL := c.Issuer
 	if issuerURL == "" {
 		scheme := "http"
 		if c.TLSCert != "" {
 			scheme = "https"
 		}
-		issuerURL = scheme + "://" + ln.Addr().String()
+		issuerURL = scheme + "://" + m.ln.Addr().String()
 	}
-	tm, err := newTokenMode(ctx, &c, st, svc, strings.HasPrefix(where, "memory"), issuerURL, log, time.Now)
+	m.tm, err = newTokenMode(ctx, c, b, m.svc, issuerURL, log, time.Now)
 	if err != nil {
 		return err
 	}
-	signer, err := tm.ring.Signer()
+	signer, err := m.tm.ring.Signer()
 	if err != nil {
 		return err
 	}
 	log.Info("token mode", "issuer", issuerURL, "audience", c.Audience, "access_token_ttl", c.AccessTokenTTL,
 		"refresh_token_lifetime", c.RefreshLifetime, "refresh_token_idle", c.RefreshIdle, "refresh_grace", c.RefreshGrace,
 		"signing_kid", signer.KID, "signing_alg", signer.Alg, "key_rotation_interval", c.KeyRotation,
-		"scopes", c.Scopes, "revoked_sessions_loaded", svc.revoked.Len())
+		"scopes", c.Scopes, "revoked_sessions_loaded", m.svc.revoked.Len())
 	cfg := server.Config{
-		Verifier: tm.verifier,
-		Tokens:   tm.server,
-		Feed:     svc.feed,
-		Users:    svc.users, Sessions: svc.sessions, Store: st,
+		Verifier: m.tm.verifier,
+		Tokens:   m.tm.server,
+		Feed:     m.svc.feed,
+		Users:    m.svc.users, Sessions: m.svc.sessions, Store: b,
 		RegistrationClosed: c.Registration == "closed",
 		TrustedProxies:     proxies,
 		IPv6Prefix:         c.ThrottleIPv6Prefix,
-		DeviceKey:          tm.deviceKey,
+		DeviceKey:          m.tm.deviceKey,
 		Logger:             log,
 	}
 	if c.LoginThrottle == "on" {
 		tc := throttle.Config{BaseDelay: c.ThrottleBaseDelay, MaxDelay: c.ThrottleMaxDelay}
 		acct, ip := tc, tc
 		acct.Free, ip.Free = c.ThrottleAccountMax, c.ThrottleIPMax
-		cfg.AccountThrottle, cfg.IPThrottle = newThrottles(st, acct, ip)
+		var sweepAcct, sweepIP func(context.Context) (int64, error)
+		cfg.AccountThrottle, sweepAcct = b.Throttle("acct", acct)
+		cfg.IPThrottle, sweepIP = b.Throttle("ip", ip)
+		for _, sw := range []func(context.Context) (int64, error){sweepAcct, sweepIP} {
+			if sw != nil {
+				m.sweeps = append(m.sweeps, sw)
+			}
+		}
 	} else {
 		log.Warn("login throttling is OFF: use this only for load tests")
 	}
-	srv := server.New(cfg)
+	m.srv = server.New(cfg)
 
-	hs := &http.Server{
-		Handler:           srv,
+	m.hs = &http.Server{
+		Handler:           m.srv,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -126,44 +164,48 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
-			ln.Close()
 			return fmt.Errorf("load TLS key pair: %w", err)
 		}
-		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		hs.Handler = hsts(hs.Handler) // hsts.go
-		ln = tls.NewListener(ln, hs.TLSConfig)
+		m.hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		m.hs.Handler = hsts(m.hs.Handler) // hsts.go
+		m.ln = tls.NewListener(m.ln, m.hs.TLSConfig)
 		scheme = "https"
 	}
-	fmt.Fprintf(stdout, "authd listening on %s://%s\n", scheme, ln.Addr())
-	log.Info("listening", "url", fmt.Sprintf("%s://%s", scheme, ln.Addr()))
+	fmt.Fprintf(m.Stdout, "authd listening on %s://%s\n", scheme, m.ln.Addr())
+	log.Info("listening", "url", fmt.Sprintf("%s://%s", scheme, m.ln.Addr()))
+	return nil
+}
+
+// Run serves what Open built until ctx ends, then shuts down gracefully.
+// It starts the background work (key maintenance, the revocation
+// watcher, the sweeps), which stops only after the last request has
+// finished. The stores stay open for Close.
+func (m *Main) Run(ctx context.Context) error {
+	c, log, b := &m.Config, m.Log, m.Backend
 
 	// Background work, stopped only after the last request has finished
 	// and waited for before the store closes.
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
-	bg.Go(func() { maintainKeys(bgCtx, tm.ring, c.KeyRotation, c.KeyPublishLead, log) })
-	if !strings.HasPrefix(where, "memory") {
+	bg.Go(func() { maintainKeys(bgCtx, m.tm.ring, c.KeyRotation, c.KeyPublishLead, log) })
+	if !b.Memory {
 		// Only another process can revoke behind this one's back; an
 		// in-memory store has no other process to follow.
 		bg.Go(func() {
-			svc.sessions.WatchRevocations(bgCtx, session.WatchConfig{OnError: rateLimitedWarn(log, "follow revocations", time.Minute)})
+			m.svc.sessions.WatchRevocations(bgCtx, session.WatchConfig{OnError: rateLimitedWarn(log, "follow revocations", time.Minute)})
 		})
 	}
 	bg.Go(func() {
 		sweep(bgCtx, func(ctx context.Context, grace time.Duration) (int, error) {
-			if _, err := st.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {
+			if _, err := b.Refresh.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {
 				return 0, err
 			}
-			for _, t := range []throttle.Throttler{cfg.AccountThrottle, cfg.IPThrottle} {
-				if sw, ok := t.(interface {
-					Sweep(context.Context) (int64, error)
-				}); ok {
-					if _, err := sw.Sweep(ctx); err != nil {
-						return 0, err
-					}
+			for _, sw := range m.sweeps {
+				if _, err := sw(ctx); err != nil {
+					return 0, err
 				}
 			}
-			return svc.sessions.Sweep(ctx, grace)
+			return m.svc.sessions.Sweep(ctx, grace)
 		}, log)
 	})
 	stopBackground := func() {
@@ -171,8 +213,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		bg.Wait()
 	}
 
+	ln := m.ln
+	m.ln = nil // hs closes it from now on
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- m.hs.Serve(ln) }()
 
 	select {
 	case err := <-errc:
@@ -186,8 +230,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// revocation-feed streams end (their followers reconnect to another
 	// instance); in-flight requests finish within the bound while
 	// revocations from other instances are still followed; then the
-	// background work stops, and the store closes (deferred above).
-	srv.Drain()
+	// background work stops, and the store closes (in Close).
+	m.srv.Drain()
 	if c.ShutdownDelay > 0 {
 		log.Info("draining: /readyz answers 503, still serving", "for", c.ShutdownDelay)
 		select {
@@ -198,18 +242,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	log.Info("shutting down", "timeout", c.ShutdownTimeout)
-	svc.feed.Close()
+	m.svc.feed.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	if err := m.hs.Shutdown(sctx); err != nil {
 		log.Warn("shutdown: requests still running were cut off", "err", err)
-		hs.Close()
+		m.hs.Close()
 	}
 	stopBackground()
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// Close releases what Open acquired: the listener, if Run never took it,
+// then the stores. Call it after Run has returned, or instead of Run; a
+// second call does nothing.
+func (m *Main) Close() error {
+	if m.ln != nil {
+		m.ln.Close()
+		m.ln = nil
+	}
+	if m.Backend != nil {
+		return m.Backend.Close()
+	}
 	return nil
 }
 

@@ -76,13 +76,13 @@ type tokenMode struct {
 	deviceKey []byte
 }
 
-func newTokenMode(ctx context.Context, c *config, st store, svc services, memory bool, issuerURL string, log *slog.Logger, now func() time.Time) (*tokenMode, error) {
-	kek, err := loadKEK(c, memory, log)
+func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issuerURL string, log *slog.Logger, now func() time.Time) (*tokenMode, error) {
+	kek, err := loadKEK(c, b.Memory, log)
 	if err != nil {
 		return nil, err
 	}
 	ring, err := jwks.NewRing(ctx, jwks.RingConfig{
-		Store: st, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead, Now: now,
+		Store: b.Keys, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead, Now: now,
 		// A key revoked by any process is published on the bus; through
 		// the revocation feed it reaches resource servers (guard drops it
 		// from its JWKS cache).
@@ -116,7 +116,7 @@ func newTokenMode(ctx context.Context, c *config, st store, svc services, memory
 	// sharing the store shares it too.
 	mac := hmac.New(sha256.New, kek[:])
 	mac.Write([]byte("authd refresh-token MAC v1"))
-	refresher := refresh.New(refresh.Config{Store: st, Sessions: svc.sessions, Grace: c.RefreshGrace,
+	refresher := refresh.New(refresh.Config{Store: b.Refresh, Sessions: svc.sessions, Grace: c.RefreshGrace,
 		MACKey: mac.Sum(nil), Now: now})
 	tc := &server.TokenConfig{
 		Issuer:    &token.Issuer{Keys: ring, URL: issuerURL, Audience: c.Audience, TTL: c.AccessTokenTTL, Now: now},

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/authd/authd/client"
+	"github.com/authd/authd/event"
+	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/password"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/token"
+	"github.com/authd/authd/user"
+)
+
+// services are the domain services, over the stores a Backend names.
+type services struct {
+	users    *user.Service
+	sessions *session.Manager
+	clients  *client.Service
+	revoked  *token.RevocationSet
+	feed     *server.Feed
+	events   *event.Bus
+}
+
+// revocationKeep is how long a revoked session stays in the revocation
+// set: until every access token it could hold has expired.
+func (c *config) revocationKeep() time.Duration { return c.AccessTokenTTL + token.MaxLeeway }
+
+func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time) services {
+	revoked := token.NewRevocationSet(now)
+	keep := c.revocationKeep()
+	feed := server.NewFeed(keep)
+	// Everything that happens to a session or a key is published on one
+	// bus; the access-token revocation set and the feed subscribe.
+	bus := &event.Bus{}
+	bus.Subscribe(func(_ context.Context, e event.Event) {
+		if e.Kind == event.SessionRevoked {
+			// Refused until every access token it may hold has expired.
+			revoked.Add(e.SessionID, e.At.Add(keep))
+		}
+	})
+	bus.Subscribe(feed.Handle)
+	sessions := session.NewManager(b.Sessions, session.Config{
+		Cookie:   session.Policy{IdleTimeout: c.SessionIdle, Lifetime: c.SessionLifetime},
+		Token:    session.Policy{IdleTimeout: c.RefreshIdle, Lifetime: c.RefreshLifetime},
+		CacheTTL: c.SessionCacheTTL,
+		Events:   bus,
+		Now:      now,
+	})
+	hasher := password.NewHasher(password.Params{
+		Memory: uint32(c.Argon2Memory), Time: uint32(c.Argon2Time), Threads: uint8(c.Argon2Threads),
+	}, c.HashConcurrency)
+	users := user.NewService(user.Config{
+		Store: b.Users, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
+		Sessions: sessions, Now: now, Logger: log,
+	})
+	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, now), revoked: revoked, feed: feed, events: bus}
+}
