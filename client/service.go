@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/authd/authd"
 )
@@ -52,7 +53,10 @@ func (s *Service) Create(ctx context.Context, name string) (*Client, string, err
 // Authenticate checks a client's credentials in constant time. Unknown
 // IDs and wrong secrets both return authd.ErrUnauthenticated.
 func (s *Service) Authenticate(ctx context.Context, id, secret string) (*Client, error) {
-	if len(id) > 128 || len(secret) > 256 {
+	if len(id) > 128 || len(secret) > 256 || !printable(id) {
+		// An ID no client can have (NUL, control characters, invalid
+		// UTF-8) is refused before the store, which may not even accept
+		// it as text (PostgreSQL: SQLSTATE 22021 would be a 503).
 		return nil, authd.ErrUnauthenticated
 	}
 	sum := sha256.Sum256([]byte(secret))
@@ -85,4 +89,17 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete client: %w", err)
 	}
 	return nil
+}
+
+// printable reports whether id is valid UTF-8 without control characters.
+func printable(id string) bool {
+	if !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }

@@ -111,6 +111,9 @@ func (p Params) validate() error {
 type Hasher struct {
 	params Params
 	sem    chan struct{}
+	// prio is one more slot that only priority callers (WithPriority) may
+	// take, so they never queue behind a flood of other hashes.
+	prio chan struct{}
 
 	// dummySalt and dummyKey are random values used by DummyVerify.
 	dummySalt []byte
@@ -150,6 +153,7 @@ func NewHasher(p Params, concurrency int) *Hasher {
 	h := &Hasher{
 		params:    p,
 		sem:       make(chan struct{}, concurrency),
+		prio:      make(chan struct{}, 1),
 		dummySalt: make([]byte, p.SaltLen),
 		dummyKey:  make([]byte, p.KeyLen),
 	}
@@ -167,13 +171,20 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 		return nil, fmt.Errorf("password: waiting to hash: %w", err)
 	}
 	h.waiting.Add(1)
+	slot := h.sem
+	var prio chan struct{} // nil: a send on it never proceeds
+	if ctx.Value(priorityKey{}) != nil {
+		prio = h.prio
+	}
 	select {
 	case h.sem <- struct{}{}:
-		h.waiting.Add(-1)
+	case prio <- struct{}{}:
+		slot = prio
 	case <-ctx.Done():
 		h.waiting.Add(-1)
 		return nil, fmt.Errorf("password: waiting to hash: %w", ctx.Err())
 	}
+	h.waiting.Add(-1)
 	n := h.inFlight.Add(1)
 	for {
 		m := h.maxInFlight.Load()
@@ -186,8 +197,20 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 	return func() {
 		h.inFlight.Add(-1)
-		<-h.sem
+		<-slot
 	}, nil
+}
+
+type priorityKey struct{}
+
+// WithPriority marks ctx so that the Hasher's work for it may also use a
+// slot reserved for priority callers: the server gives it to sign-ins from
+// a device that signed in to the account before, so a flood of other
+// sign-ins (which the throttle lets through, one budget per account and
+// IP) cannot make the account's owner wait for the hasher. At most one
+// priority hash runs beside the regular ones.
+func WithPriority(ctx context.Context) context.Context {
+	return context.WithValue(ctx, priorityKey{}, true)
 }
 
 // idKey computes an Argon2id key while holding a slot.

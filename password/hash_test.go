@@ -399,3 +399,38 @@ func BenchmarkVerifyDefault(b *testing.B) {
 		}
 	}
 }
+
+// TestPriorityLane: while a flood holds every regular slot and more wait,
+// a priority caller (WithPriority: a known device's sign-in) gets the
+// reserved slot at once; a second priority caller waits like anyone.
+func TestPriorityLane(t *testing.T) {
+	const limit, flood = 1, 5
+	h := NewHasher(cheap, limit)
+	entered := make(chan string, flood+2)
+	release := make(chan struct{})
+	h.onAcquire = func() { entered <- "x"; <-release }
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range flood {
+		wg.Go(func() { h.Hash(ctx, fmt.Sprint("flood", i)) })
+	}
+	<-entered
+	waitFor(func() bool { return h.waiting.Load() == flood-limit })
+	done := make(chan error, 1)
+	go func() { _, err := h.Hash(WithPriority(ctx), "owner"); done <- err }()
+	<-entered // the priority caller holds the reserved slot, the flood still waits
+	if got := h.inFlight.Load(); got != limit+1 {
+		t.Errorf("in flight = %d, want %d (the regular slots and the priority one)", got, limit+1)
+	}
+	if w := h.waiting.Load(); w != flood-limit {
+		t.Errorf("waiting = %d, want the %d flood callers", w, flood-limit)
+	}
+	// A second priority caller finds both kinds of slot taken: it waits.
+	go func() { h.Hash(WithPriority(ctx), "second") }()
+	waitFor(func() bool { return h.waiting.Load() == flood-limit+1 })
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}

@@ -2,8 +2,12 @@ package pgstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/authd/authd/throttle"
 	"github.com/jackc/pgx/v5"
@@ -38,7 +42,16 @@ func NewThrottle(s *Store, name string, cfg throttle.Config) *Throttle {
 	return t
 }
 
-func (t *Throttle) key(k string) string { return t.name + ":" + k }
+// key namespaces k. A key PostgreSQL cannot hold as text (NUL, invalid
+// UTF-8) is stored by its hash: the server never sends one, but a throttle
+// must not turn odd input into a store error.
+func (t *Throttle) key(k string) string {
+	if !utf8.ValidString(k) || strings.IndexByte(k, 0) >= 0 {
+		sum := sha256.Sum256([]byte(k))
+		k = "h:" + hex.EncodeToString(sum[:])
+	}
+	return t.name + ":" + k
+}
 
 // nextCount is the count after this attempt, read from the locked row:
 // counting restarts after a quiet Forget period.

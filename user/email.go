@@ -115,12 +115,46 @@ func CheckNewEmail(normalised string) error {
 	if !singleScript(normalised[:at]) {
 		return bad("the part before @ mixes writing systems (like a Cyrillic а among Latin letters), which is how look-alike addresses are made")
 	}
+	if lookalikeMarks(normalised) {
+		return bad("the address has a combining mark on a Latin, Greek or Cyrillic letter or on punctuation (like i followed by a combining dot), which is how look-alike addresses are made")
+	}
 	for label := range strings.SplitSeq(normalised[at+1:], ".") {
 		if !singleScript(label) {
 			return bad("a part of the domain mixes writing systems (like a Cyrillic а among Latin letters), which is how look-alike addresses are made")
 		}
 	}
 	return nil
+}
+
+// lookalikeMarks reports combining marks that draw one address like another
+// (Unicode TS #39 §5.4, "optional detection"): any enclosing mark; a
+// nonspacing mark on a Latin, Greek or Cyrillic letter, or on a digit or
+// punctuation (after NFC, which the address already is, the accented
+// letters of those scripts are precomposed, so a mark left over is a
+// device: "i" + U+0307 is drawn like "i"); the same nonspacing mark twice
+// in a row. Marks of the scripts that need them (Devanagari vowel signs,
+// Thai, Arabic harakat, …) pass.
+func lookalikeMarks(s string) bool {
+	var base rune = -1
+	var prevMark rune = -1
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Me, r):
+			return true
+		case unicode.Is(unicode.Mn, r):
+			if r == prevMark || base < 0 {
+				return true
+			}
+			switch scriptOf(base) {
+			case "Latin", "Greek", "Cyrillic", "Common", "Inherited", "":
+				return true
+			}
+			prevMark = r
+		default:
+			base, prevMark = r, -1
+		}
+	}
+	return false
 }
 
 // singleScript reports whether s passes Unicode TS #39 §5.2's "highly

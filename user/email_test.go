@@ -141,3 +141,37 @@ func TestNormalizeEmailInvisible(t *testing.T) {
 		}
 	}
 }
+
+// TestLookalikeMarks: combining marks that make an address look like
+// another are refused for new accounts (found by the black-box test:
+// "ali\u0307ce" registered beside "alice"); marks that scripts need pass.
+func TestLookalikeMarks(t *testing.T) {
+	tests := []struct {
+		email string
+		ok    bool
+	}{
+		{"ali\u0307ce@example.com", false},
+		{"alice\u0323@example.com", true},   // NFC makes it ẹ, a letter of its own (Vietnamese)
+		{"alice1\u0323@example.com", false}, // a mark on a digit
+		{"alice\u0332@example.com", false},
+		{"alice\u20dd@example.com", false},
+		{"alice\u302a@example.com", false},
+		{"alice@exampl\u0307e.com", false},
+		{"a.\u0301b@example.com", false},
+		{"alice@example.com", true},
+		{"jos\u00e9@example.com", true},                           // é precomposed
+		{"jose\u0301@example.com", true},                          // NFC composes it to é first
+		{"\u0928\u092e\u0938\u094d\u0924\u0947@example.in", true}, // Devanagari with virama and vowel sign
+		{"\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35@example.th", true}, // Thai with a nonspacing vowel
+		{"\u0928\u094d\u094d@example.in", false},                  // the same mark twice
+	}
+	for _, tt := range tests {
+		norm, err := NormalizeEmail(tt.email)
+		if err == nil {
+			err = CheckNewEmail(norm)
+		}
+		if (err == nil) != tt.ok {
+			t.Errorf("new account %q: err = %v, want ok=%v", tt.email, err, tt.ok)
+		}
+	}
+}

@@ -63,13 +63,16 @@ commands:
   keys list               list signing keys
   keys rotate             add a signing key (published now, signs after a
                           minute); the current one retires
+  keys revoke KID         withdraw a (compromised) key at once: out of the
+                          JWKS and refused by every verifier within a second
   client add NAME         create a confidential client (for introspection);
                           its secret is printed once
   client list|delete ID   list or delete clients
   migrate                 apply schema migrations and exit
   version                 print the version
 
-Run "authd <command> -h" for its flags. Every flag can also be set by an
+Flags come after the command ("authd keys list --data-dir X"). Run
+"authd <command> -h" for its flags. Every flag can also be set by an
 AUTHD_* environment variable (--data-dir ← AUTHD_DATA_DIR); flags win.
 `
 

@@ -94,7 +94,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string)
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.cfg.Users.Authenticate(ctx, email, pw)
+	u, err := s.cfg.Users.Authenticate(g.ctx, email, pw)
 	switch {
 	case errors.Is(err, authd.ErrUnauthenticated):
 		g.failed()

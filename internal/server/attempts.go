@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/password"
 	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/user"
 )
@@ -25,6 +28,7 @@ const maxGuessesInFlight = 2
 // a guess that finds no budget left is refused without hashing. Exactly one
 // of succeeded, failed or abandon ends it.
 type guess struct {
+	ctx   context.Context // the request's, marked for the hasher's priority slot when known
 	s     *Server
 	res   []reservation
 	slot  string // in-flight key
@@ -62,6 +66,12 @@ func (s *Server) admit(ctx context.Context, r *http.Request, acct string) (*gues
 			{s.cfg.IPThrottle, "ip:" + ip, false},
 		}
 	}
+	g.ctx = ctx
+	if g.known {
+		// The owner's device must not queue behind a flood of other
+		// sign-ins in the hasher either (password.WithPriority).
+		g.ctx = password.WithPriority(ctx)
+	}
 	if !s.inflight.acquire(g.slot) {
 		return nil, &authd.ThrottledError{RetryAfter: time.Second}
 	}
@@ -89,6 +99,8 @@ func (s *Server) admit(ctx context.Context, r *http.Request, acct string) (*gues
 // accounts' failures from that address still count).
 func (g *guess) succeeded(ctx context.Context) {
 	defer g.s.inflight.release(g.slot)
+	ctx, cancel := settleContext(ctx)
+	defer cancel()
 	for _, rv := range g.res {
 		if rv.t == nil {
 			continue
@@ -112,6 +124,8 @@ func (g *guess) failed() { g.s.inflight.release(g.slot) }
 // request, a store failure): every attempt it reserved is given back.
 func (g *guess) abandon(ctx context.Context) {
 	defer g.s.inflight.release(g.slot)
+	ctx, cancel := settleContext(ctx)
+	defer cancel()
 	for _, rv := range g.res {
 		if rv.t == nil {
 			continue
@@ -122,12 +136,25 @@ func (g *guess) abandon(ctx context.Context) {
 	}
 }
 
-// throttleKey is the account key a password attempt is counted under.
+// settleContext is the context a guess is settled in: the request's values
+// without its deadline or cancellation, bounded on its own. A guess ended
+// by the request's deadline (the hasher queue was long) must still give
+// its attempts back, or the owner's own timed-out sign-ins would count as
+// failures against their budget.
+func settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+}
+
+// throttleKey is the account key a password attempt is counted under. A
+// string that is no valid email (it may hold NUL, invalid UTF-8, anything a
+// store refuses to hold) is counted under its hash, so every spelling of
+// garbage still has a budget and no store sees the raw bytes.
 func throttleKey(email string) string {
 	if n, err := user.NormalizeEmail(email); err == nil {
 		return "acct:" + n
 	}
-	return "acct:" + strings.ToLower(strings.TrimSpace(email))
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return "acct:?" + hex.EncodeToString(sum[:16])
 }
 
 // ipBucket is the key of a client address for the per-IP throttles: an

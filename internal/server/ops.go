@@ -90,7 +90,7 @@ func (s *Server) changePassword(r *http.Request, c *caller, current, next string
 	if err != nil {
 		return err
 	}
-	err = s.cfg.Users.ChangePassword(ctx, c.UserID, current, next, c.SessionID)
+	err = s.cfg.Users.ChangePassword(g.ctx, c.UserID, current, next, c.SessionID)
 	switch {
 	case errors.Is(err, authd.ErrUnauthenticated):
 		g.failed()
