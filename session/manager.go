@@ -115,6 +115,7 @@ func (m *Manager) Create(ctx context.Context, userID string, kind Kind, meta Met
 		ExpiresAt:  now.Add(pol.Lifetime),
 		IP:         meta.IP,
 		UserAgent:  meta.UserAgent,
+		ClientID:   meta.ClientID,
 	}
 	s.IdleExpiresAt = minTime(now.Add(pol.IdleTimeout), s.ExpiresAt)
 	if err := m.store.CreateSession(ctx, s, hash[:]); err != nil {

@@ -12,6 +12,9 @@ import (
 type Meta struct {
 	IP        string
 	UserAgent string
+	// ClientID is stored as Session.ClientID, unchanged by Clean (client
+	// IDs are validated where they are registered).
+	ClientID string
 }
 
 // Limits of what is kept of each Meta field, in bytes.

@@ -33,6 +33,11 @@ type Session struct {
 	ExpiresAt     time.Time // absolute lifetime
 	IP            string    // as Meta.Clean leaves it: valid UTF-8, no controls
 	UserAgent     string    // likewise, at most 512 bytes
+	// ClientID is the OAuth client the session was opened for (the code
+	// flow, the password grant): the device list names the app by it, and
+	// back-channel logout tells that app when the session ends. Empty for
+	// authd's own pages.
+	ClientID  string
 	RevokedAt     time.Time // zero while the session is live
 }
 
