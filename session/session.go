@@ -38,7 +38,7 @@ type Session struct {
 	// back-channel logout tells that app when the session ends. Empty for
 	// authd's own pages.
 	ClientID  string
-	RevokedAt     time.Time // zero while the session is live
+	RevokedAt time.Time // zero while the session is live
 }
 
 // Live reports whether s is usable at now: not revoked, not past its idle or

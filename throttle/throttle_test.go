@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -79,4 +80,69 @@ func TestLimiterKeepsRefusedVictim(t *testing.T) {
 			t.Fatalf("after %d flood keys the victim's wait was forgotten", i)
 		}
 	}
+}
+
+func floodKey(i int) string { return "flood" + strconv.Itoa(i) + "@example.com" }
+
+// BenchmarkReserveFlood: a full limiter (the default MaxKeys, 1,000,000)
+// meets a flood of new distinct keys, each one forcing an eviction. It
+// reports ns per Reserve and the slowest single Reserve (worst-ms): the
+// time every other login can wait behind the limiter's lock. With
+// -benchtime=1000000x the flood sends 2M distinct keys in all:
+//
+//	go test -run '^$' -bench ReserveFlood -benchtime=1000000x ./throttle/
+func BenchmarkReserveFlood(b *testing.B) {
+	const maxKeys = 1_000_000
+	ctx := context.Background()
+	l := New(Config{MaxKeys: maxKeys})
+	for i := range maxKeys {
+		l.Reserve(ctx, floodKey(i))
+	}
+	var worst time.Duration
+	i := maxKeys
+	for b.Loop() {
+		k := floodKey(i)
+		i++
+		t0 := time.Now()
+		l.Reserve(ctx, k)
+		if d := time.Since(t0); d > worst {
+			worst = d
+		}
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
+
+// TestReserveFloodWorst prints (with -v only; it asserts no timing) the
+// slowest single Reserve over a flood of 2M distinct keys into a limiter
+// of MaxKeys 1,000,000:
+//
+//	go test -count=1 -v -run ReserveFloodWorst ./throttle/
+func TestReserveFloodWorst(t *testing.T) {
+	if !testing.Verbose() || testing.Short() {
+		t.Skip("a 2M-key flood; run with -v")
+	}
+	const maxKeys, total = 1_000_000, 2_000_000
+	ctx := context.Background()
+	l := New(Config{MaxKeys: maxKeys})
+	var worst time.Duration
+	over1, over10 := 0, 0
+	start := time.Now()
+	for i := range total {
+		k := floodKey(i)
+		t0 := time.Now()
+		l.Reserve(ctx, k)
+		d := time.Since(t0)
+		worst = max(worst, d)
+		if d > time.Millisecond {
+			over1++
+		}
+		if d > 10*time.Millisecond {
+			over10++
+		}
+	}
+	if n := l.Len(); n > maxKeys {
+		t.Errorf("limiter holds %d keys, want at most %d", n, maxKeys)
+	}
+	t.Logf("%d distinct keys, MaxKeys %d: %d held, slowest Reserve %v, %d over 1 ms, %d over 10 ms, all in %v",
+		total, maxKeys, l.Len(), worst, over1, over10, time.Since(start).Round(time.Millisecond))
 }
