@@ -35,6 +35,7 @@ type Store struct {
 	keys        map[string]*jwks.StoredKey // by KID
 	clients     map[string]*client.Client  // by ID
 	clientNames map[string]string          // name → ID
+	codes       map[[32]byte]*storedCode   // authorization codes by hash
 }
 
 // New returns an empty Store.
@@ -50,6 +51,7 @@ func New() *Store {
 		keys:        map[string]*jwks.StoredKey{},
 		clients:     map[string]*client.Client{},
 		clientNames: map[string]string{},
+		codes:       map[[32]byte]*storedCode{},
 	}
 }
 

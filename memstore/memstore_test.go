@@ -4,6 +4,8 @@ import (
 	"github.com/authd/authd/internal/storetest"
 	"testing"
 
+	"github.com/authd/authd/authcode"
+	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/client/clienttest"
 	"github.com/authd/authd/jwks"
@@ -27,6 +29,10 @@ func TestUserConformance(t *testing.T) {
 
 func TestRefreshConformance(t *testing.T) {
 	refreshtest.Run(t, func(t *testing.T) refresh.Store { return memstore.New() })
+}
+
+func TestCodeConformance(t *testing.T) {
+	authcodetest.Run(t, func(t *testing.T) authcode.Store { return memstore.New() })
 }
 
 func TestKeyConformance(t *testing.T) {
