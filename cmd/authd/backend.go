@@ -43,6 +43,7 @@ type Backend struct {
 	Refresh  refresh.Store
 	Keys     jwks.Store
 	Clients  client.Store
+	Consents client.ConsentStore // next to Clients and Users: a consent refers to both
 	// Throttle returns the login throttle named name ("acct", "ip") with
 	// the curve cfg, and sweep, which deletes its stale counters (nil when
 	// they expire by themselves).
@@ -120,7 +121,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -170,8 +171,8 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 
 // withRedis opens --redis and returns sql with the hot, expiring data
 // moved there: sessions (and the revocation list), refresh chains and
-// login-throttle counters, whose keys expire by themselves. Users, keys
-// and clients stay in sql. On error sql is left open for the caller.
+// login-throttle counters, whose keys expire by themselves. Users, keys,
+// clients and consents stay in sql. On error sql is left open for the caller.
 func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 	rs, err := redisstore.Open(ctx, c.Redis, redisstore.Options{Prefix: c.RedisPrefix})
 	if err != nil {
@@ -187,6 +188,7 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Refresh:  rs,
 		Keys:     sql.Keys,
 		Clients:  sql.Clients,
+		Consents: sql.Consents,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			return redisstore.NewThrottle(rs, name, cfg), nil
 		},

@@ -130,7 +130,7 @@ func newHarness(t *testing.T, o options) *harness {
 	case grace < 0:
 		grace = 0
 	}
-	clients := client.NewService(st, c.Now)
+	clients := client.NewService(st, nil, c.Now)
 	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now, Feed: feed,
 		Verifier: token.NewVerifier(token.VerifierConfig{Keys: ring, Issuer: issuerURL, Audience: "authd", Revocations: revoked, Now: c.Now}),
 		Tokens: &server.TokenConfig{
