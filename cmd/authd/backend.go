@@ -27,8 +27,10 @@ import (
 // Where the data lives, and why (docs/scaling.md, "What each store
 // holds"):
 //
-//   - Users, signing keys and clients are always in SQL (--database): they
-//     are few, long-lived, written rarely, and must survive anything.
+//   - Users, signing keys, clients and consents are always in SQL
+//     (--database): they are few, long-lived, written rarely, and must
+//     survive anything; a consent refers to a user and a client, and goes
+//     when either is deleted.
 //   - Sessions, refresh-token chains and the revocation list are hot and
 //     expiring: in the SQL store by default, in Redis with --redis, whose
 //     keys expire by themselves and which several instances share.
@@ -141,7 +143,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -158,7 +160,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
