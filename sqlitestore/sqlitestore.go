@@ -1,7 +1,7 @@
 // Package sqlitestore is authd's SQLite backend: one file holds users,
-// sessions, refresh tokens, signing keys and clients (session.Store,
-// user.Store, refresh.Store, jwks.Store and client.Store; each is
-// asserted next to its methods).
+// sessions, refresh tokens, signing keys, clients and authorization codes
+// (session.Store, user.Store, refresh.Store, jwks.Store, client.Store and
+// authcode.Store; each is asserted next to its methods).
 //
 // # Two pools, one file
 //
