@@ -1,7 +1,7 @@
 // Package pgstore is authd's PostgreSQL backend. It implements
 // session.Store, user.Store, refresh.Store, jwks.Store, client.Store and
-// client.ConsentStore over one pgxpool connection pool, so several authd instances can share one
-// database.
+// client.ConsentStore and authcode.Store over one pgxpool connection
+// pool, so several authd instances can share one database.
 //
 // # Queries
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/authd/authd/internal/storetest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +15,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for migrate.Apply
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/authcode"
+	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/client/clienttest"
 	"github.com/authd/authd/internal/migrate"
@@ -62,6 +66,10 @@ func TestUserConformance(t *testing.T) {
 
 func TestRefreshConformance(t *testing.T) {
 	refreshtest.Run(t, func(t *testing.T) refresh.Store { return newStore(t) })
+}
+
+func TestCodeConformance(t *testing.T) {
+	authcodetest.Run(t, func(t *testing.T) authcode.Store { return newStore(t) })
 }
 
 func TestKeyConformance(t *testing.T) {
@@ -533,3 +541,44 @@ func BenchmarkSessionByHashParallel(b *testing.B) {
 // BenchmarkRotateRefresh is one rotation's store work: one RotateRefresh
 // (one transaction, two round trips).
 func BenchmarkRotateRefresh(b *testing.B) { refreshtest.BenchRotation(b, newStore(b)) }
+
+// TestSessionsBeforeClientID: a session stored before the migration that
+// added sessions.client_id reads back with an empty ClientID.
+func TestSessionsBeforeClientID(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	ms, err := pgstore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migrate.Migration) bool { return m.Name == "codes" })
+	if i < 0 {
+		t.Fatal("no codes migration")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := migrate.Apply(ctx, db, ms[:i], migrate.Postgres); err != nil {
+		t.Fatal(err)
+	}
+	s, h := sessiontest.New("user-1", t0)
+	exec(t, dsn, `INSERT INTO sessions
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, s.ID, h, s.UserID, string(s.Kind), s.CreatedAt,
+		s.LastSeenAt, s.IdleExpiresAt, s.ExpiresAt, s.IP, s.UserAgent)
+	st := open(t, dsn, pgstore.Options{}) // applies the rest
+	for name, read := range map[string]func() (*session.Session, error){
+		"SessionByID":   func() (*session.Session, error) { return st.SessionByID(ctx, s.ID, t0) },
+		"SessionByHash": func() (*session.Session, error) { return st.SessionByHash(ctx, h, t0) },
+	} {
+		got, err := read()
+		if err != nil {
+			t.Fatalf("%s = %v", name, err)
+		}
+		if diff := cmp.Diff(s, got); diff != "" {
+			t.Errorf("%s of a session stored before client_id (-want +got):\n%s", name, diff)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Package sqlitestore is authd's SQLite backend: one file holds users,
-// sessions, refresh tokens, signing keys, clients and consents
-// (session.Store, user.Store, refresh.Store, jwks.Store, client.Store and
-// client.ConsentStore; each is asserted next to its methods).
+// sessions, refresh tokens, signing keys, clients, consents and
+// authorization codes (session.Store, user.Store, refresh.Store,
+// jwks.Store, client.Store, client.ConsentStore and authcode.Store; each
+// is asserted next to its methods).
 //
 // # Two pools, one file
 //

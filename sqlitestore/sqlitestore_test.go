@@ -4,16 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"github.com/authd/authd/internal/storetest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/authcode"
+	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/client/clienttest"
 	"github.com/authd/authd/internal/migrate"
@@ -57,6 +61,10 @@ func TestUserConformance(t *testing.T) {
 
 func TestRefreshConformance(t *testing.T) {
 	refreshtest.Run(t, func(t *testing.T) refresh.Store { return newStore(t) })
+}
+
+func TestCodeConformance(t *testing.T) {
+	authcodetest.Run(t, func(t *testing.T) authcode.Store { return newStore(t) })
 }
 
 func TestKeyConformance(t *testing.T) {
@@ -321,3 +329,54 @@ func TestRefusesNewerSchema(t *testing.T) {
 // BenchmarkRotateRefresh is one rotation's store work: one RotateRefresh
 // (an IMMEDIATE transaction on the writer connection).
 func BenchmarkRotateRefresh(b *testing.B) { refreshtest.BenchRotation(b, newStore(b)) }
+
+// TestSessionsBeforeClientID: a session stored before the migration that
+// added sessions.client_id reads back with an empty ClientID.
+func TestSessionsBeforeClientID(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	ms, err := sqlitestore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migrate.Migration) bool { return m.Name == "codes" })
+	if i < 0 {
+		t.Fatal("no codes migration")
+	}
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := migrate.Apply(ctx, db, ms[:i], migrate.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	s, h := sessiontest.New("user-1", now)
+	if _, err := db.ExecContext(ctx, `INSERT INTO sessions
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, h, s.UserID, string(s.Kind), s.CreatedAt.UnixMicro(),
+		s.LastSeenAt.UnixMicro(), s.IdleExpiresAt.UnixMicro(), s.ExpiresAt.UnixMicro(), s.IP, s.UserAgent); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for name, read := range map[string]func() (*session.Session, error){
+		"SessionByID":   func() (*session.Session, error) { return st.SessionByID(ctx, s.ID, now) },
+		"SessionByHash": func() (*session.Session, error) { return st.SessionByHash(ctx, h, now) },
+	} {
+		got, err := read()
+		if err != nil {
+			t.Fatalf("%s = %v", name, err)
+		}
+		if diff := cmp.Diff(s, got); diff != "" {
+			t.Errorf("%s of a session stored before client_id (-want +got):\n%s", name, diff)
+		}
+	}
+}
