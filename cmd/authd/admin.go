@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/authd/authd"
-	"github.com/authd/authd/client"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/user"
 	"golang.org/x/term"
@@ -286,52 +285,6 @@ func revokeKey(ctx context.Context, ring *jwks.Ring, kid string, stdout io.Write
 	}
 	fmt.Fprintf(stdout, "revoked key %s: out of the JWKS and refused by every instance within a second; "+
 		"its access tokens are refused (their sessions go on: clients refresh)\n", kid)
-	return nil
-}
-
-func clientCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"client: want add, list or delete"}
-	}
-	sub := args[0]
-	want := map[string]int{"add": 1, "list": 0, "delete": 1}
-	n, ok := want[sub]
-	if !ok {
-		return usageError{fmt.Sprintf("client: unknown subcommand %q", sub)}
-	}
-	c, fs, err := adminFlags("client "+sub, args[1:], n, getenv, stderr, nil)
-	if err != nil {
-		return err
-	}
-	svc, done, err := openAdmin(ctx, c, stderr)
-	if err != nil {
-		return err
-	}
-	defer done()
-	switch sub {
-	case "add":
-		cl, secret, err := svc.clients.Create(ctx, client.Registration{Name: fs.Arg(0), GrantTypes: []string{client.GrantClientCredentials}})
-		if err != nil {
-			return describe(err)
-		}
-		fmt.Fprintf(stdout, "client_id:     %s\nclient_secret: %s\n\nThe secret is shown once; authd keeps only its hash.\n", cl.ID, secret)
-	case "list":
-		cs, err := svc.clients.List(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tCREATED")
-		for _, cl := range cs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.RFC3339))
-		}
-		return tw.Flush()
-	case "delete":
-		if err := svc.clients.Delete(ctx, fs.Arg(0)); err != nil {
-			return describe(err)
-		}
-		fmt.Fprintf(stdout, "deleted client %s\n", fs.Arg(0))
-	}
 	return nil
 }
 
