@@ -46,6 +46,24 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `)
 
+// codeIdxScript lists a code in an expiry index: it first trims entries
+// below ARGV[1] (codes whose keys are gone by TTL), then adds member
+// ARGV[4] with score ARGV[3] (ExpiresAt) unless it is there, and extends
+// the index's TTL to ARGV[2] ms. It returns how many members it added.
+// Trimming first keeps the new entry even for a code created already
+// past its retention (its key lives the minimum TTL, 1 s): the sweep
+// still finds it. (A second such code created within that second in the
+// same shard trims the first's entry: that key then just expires
+// uncounted. Codes are created with ExpiresAt ahead, never like this.)
+var codeIdxScript = newScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[4])
+local ms = tonumber(ARGV[2])
+local t = redis.call('PTTL', KEYS[1])
+if t == -1 or (t >= 0 and t < ms) then redis.call('PEXPIRE', KEYS[1], ms) end
+return added
+`)
+
 // redeemCodeScript marks a code redeemed at ARGV[1] (µs) the first time
 // and replayed every later time, and returns {1 for the first time else
 // 0, the code's fields after the write}; nil when there is no code. The
@@ -100,7 +118,7 @@ func (s *Store) CreateCode(ctx context.Context, c *authcode.Code) error {
 			"c", c.ClientID, "r", c.RedirectURI, "ch", c.Challenge, "u", c.UserID, "s", c.Scope, "n", c.Nonce,
 			"t", micros(c.AuthTime), "amr", c.AMR, "bs", c.BrowserSession, "cr", micros(c.CreatedAt),
 			"ex", micros(c.ExpiresAt), "rd", microsOrEmpty(c.RedeemedAt), "sid", c.SessionID, "rp", "0"),
-		s.lua(zaddScript, idx, "nx", micros(s.now().Add(-s.margin-s.codeRetain)), strconv.FormatInt(ttl, 10),
+		s.lua(codeIdxScript, idx, micros(s.now().Add(-s.margin-s.codeRetain)), strconv.FormatInt(ttl, 10),
 			micros(c.ExpiresAt), string(c.Hash)),
 	)
 	created, err := res[0].AsInt64()
