@@ -43,4 +43,8 @@ func TestClientConformance(t *testing.T) {
 	clienttest.Run(t, func(t *testing.T) client.Store { return memstore.New() })
 }
 
+func TestConsentConformance(t *testing.T) {
+	clienttest.RunConsents(t, func(t *testing.T) clienttest.ConsentBackend { return memstore.New() })
+}
+
 func TestConcurrentStress(t *testing.T) { storetest.Stress(t, memstore.New()) }

@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -77,6 +78,59 @@ func TestKeyConformance(t *testing.T) {
 
 func TestClientConformance(t *testing.T) {
 	clienttest.Run(t, func(t *testing.T) client.Store { return newStore(t) })
+}
+
+func TestConsentConformance(t *testing.T) {
+	clienttest.RunConsents(t, func(t *testing.T) clienttest.ConsentBackend { return newStore(t) })
+}
+
+// TestUpgradeClients: a database whose clients an older binary registered
+// (before migration 4) keeps them, as service clients
+// (client_credentials) that still authenticate, and takes consents to
+// them.
+func TestUpgradeClients(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	ms, err := pgstore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.Apply(ctx, db, ms[:3], migrate.Postgres); err != nil {
+		t.Fatalf("migrations 1-3: %v", err)
+	}
+	db.Close()
+	secret := "old-secret"
+	sum := sha256.Sum256([]byte(secret))
+	exec(t, dsn, `INSERT INTO clients (id, name, secret_hash, created_at) VALUES ('c_old', 'notes', $1, $2)`, sum[:], time.Unix(1, 0))
+	exec(t, dsn, `INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ('u1', 'ann@example.com', 'x', now(), now())`)
+
+	st := open(t, dsn, pgstore.Options{})
+	got, err := st.ClientByID(ctx, "c_old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &client.Client{ID: "c_old", Name: "notes", SecretHash: sum[:], CreatedAt: time.Unix(1, 0).UTC(),
+		GrantTypes: []string{client.GrantClientCredentials}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("upgraded client (-want +got):\n%s", diff)
+	}
+	svc := client.NewService(st, st, nil)
+	if _, err := svc.Authenticate(ctx, "c_old", secret); err != nil {
+		t.Errorf("Authenticate(upgraded client) = %v", err)
+	}
+	if err := svc.GrantConsent(ctx, "u1", "c_old", []string{"openid"}); err != nil {
+		t.Fatalf("GrantConsent = %v", err)
+	}
+	if err := svc.Delete(ctx, "c_old"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := svc.Consents(ctx, "u1"); err != nil || len(cs) != 0 {
+		t.Errorf("Consents after deleting the client = %v, %v; want none", cs, err)
+	}
 }
 
 // exec runs one statement on its own connection to dsn.

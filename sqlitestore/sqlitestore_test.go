@@ -3,7 +3,9 @@ package sqlitestore_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"github.com/authd/authd/internal/storetest"
 	"os"
@@ -71,6 +73,63 @@ func TestKeyConformance(t *testing.T) {
 
 func TestClientConformance(t *testing.T) {
 	clienttest.Run(t, func(t *testing.T) client.Store { return newStore(t) })
+}
+
+func TestConsentConformance(t *testing.T) {
+	clienttest.RunConsents(t, func(t *testing.T) clienttest.ConsentBackend { return newStore(t) })
+}
+
+// TestUpgradeClients: a database whose clients an older binary registered
+// (before migration 4) keeps them, as service clients
+// (client_credentials) that still authenticate, and takes consents to
+// them.
+func TestUpgradeClients(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitestore.MigrateTo(ctx, st, 3); err != nil {
+		t.Fatalf("migrations 1-3: %v", err)
+	}
+	secret := "old-secret"
+	sum := sha256.Sum256([]byte(secret))
+	for _, q := range []string{
+		`INSERT INTO clients (id, name, secret_hash, created_at) VALUES ('c_old', 'notes', X'` + hex.EncodeToString(sum[:]) + `', 1000000)`,
+		`INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ('u1', 'ann@example.com', 'x', 1, 1)`,
+	} {
+		if err := sqlitestore.Exec(ctx, st, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate = %v", err)
+	}
+	defer st.Close()
+	got, err := st.ClientByID(ctx, "c_old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &client.Client{ID: "c_old", Name: "notes", SecretHash: sum[:], CreatedAt: time.Unix(1, 0).UTC(),
+		GrantTypes: []string{client.GrantClientCredentials}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("upgraded client (-want +got):\n%s", diff)
+	}
+	svc := client.NewService(st, st, nil)
+	if _, err := svc.Authenticate(ctx, "c_old", secret); err != nil {
+		t.Errorf("Authenticate(upgraded client) = %v", err)
+	}
+	if err := svc.GrantConsent(ctx, "u1", "c_old", []string{"openid"}); err != nil {
+		t.Fatalf("GrantConsent = %v", err)
+	}
+	// The foreign key points at the rebuilt table: the cascade works.
+	if err := svc.Delete(ctx, "c_old"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := svc.Consents(ctx, "u1"); err != nil || len(cs) != 0 {
+		t.Errorf("Consents after deleting the client = %v, %v; want none", cs, err)
+	}
 }
 
 func TestFileModeAndWAL(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/client"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/user"
 	"golang.org/x/term"
@@ -309,7 +310,7 @@ func clientCmd(ctx context.Context, args []string, getenv func(string) string, s
 	defer done()
 	switch sub {
 	case "add":
-		cl, secret, err := svc.clients.Create(ctx, fs.Arg(0))
+		cl, secret, err := svc.clients.Create(ctx, client.Registration{Name: fs.Arg(0), GrantTypes: []string{client.GrantClientCredentials}})
 		if err != nil {
 			return describe(err)
 		}

@@ -29,8 +29,10 @@ import (
 // Where the data lives, and why (docs/scaling.md, "What each store
 // holds"):
 //
-//   - Users, signing keys and clients are always in SQL (--database): they
-//     are few, long-lived, written rarely, and must survive anything.
+//   - Users, signing keys, clients and consents are always in SQL
+//     (--database): they are few, long-lived, written rarely, and must
+//     survive anything; a consent refers to a user and a client, and goes
+//     when either is deleted.
 //   - Sessions, refresh-token chains, the revocation list and
 //     authorization codes are hot and expiring: in the SQL store by
 //     default, in Redis with --redis, whose keys expire by themselves and
@@ -47,6 +49,7 @@ type Backend struct {
 	Codes    authcode.Store // with the refresh chains: both are redeemed once
 	Keys     jwks.Store
 	Clients  client.Store
+	Consents client.ConsentStore // next to Clients and Users: a consent refers to both
 	// Throttle returns the login throttle named name ("acct", "ip") with
 	// the curve cfg, and sweep, which deletes its stale counters (nil when
 	// they expire by themselves).
@@ -124,7 +127,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -144,7 +147,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -161,7 +164,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
@@ -175,8 +178,8 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 // withRedis opens --redis and returns sql with the hot, expiring data
 // moved there: sessions (and the revocation list), refresh chains,
 // authorization codes and login-throttle counters, whose keys expire by
-// themselves. Users, keys
-// and clients stay in sql. On error sql is left open for the caller.
+// themselves. Users, keys, clients and consents stay in sql. On error sql
+// is left open for the caller.
 func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 	rs, err := redisstore.Open(ctx, c.Redis, redisstore.Options{Prefix: c.RedisPrefix, CodeRetention: codeReplayWindow})
 	if err != nil {
@@ -193,6 +196,7 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Codes:    rs,
 		Keys:     sql.Keys,
 		Clients:  sql.Clients,
+		Consents: sql.Consents,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			return redisstore.NewThrottle(rs, name, cfg), nil
 		},
