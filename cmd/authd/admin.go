@@ -250,7 +250,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return usageError{err.Error()}
 		}
 	}
-	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: b.Keys, KEK: kek, Algs: algs, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead})
+	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: b.Keys, KEK: kek, Algs: algs, Retain: c.keyRetain(), PublishLead: c.KeyPublishLead})
 	if err != nil {
 		return err
 	}

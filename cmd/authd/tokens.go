@@ -86,7 +86,7 @@ func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issu
 		return nil, usageError{err.Error()}
 	}
 	ring, err := jwks.NewRing(ctx, jwks.RingConfig{
-		Store: b.Keys, KEK: kek, Algs: algs, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead, Now: now,
+		Store: b.Keys, KEK: kek, Algs: algs, Retain: c.keyRetain(), PublishLead: c.KeyPublishLead, Now: now,
 		// A key revoked by any process is published on the bus; through
 		// the revocation feed it reaches resource servers (guard drops it
 		// from its JWKS cache).
