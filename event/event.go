@@ -63,8 +63,13 @@ type Event struct {
 	At        time.Time
 	UserID    string
 	SessionID string
-	Cause     Cause
-	KeyID     string
+	// ClientID is the OAuth client the session was opened for
+	// (session.Session.ClientID): back-channel logout tells that app.
+	// Empty for authd's own sessions, and when the producer could not
+	// tell (a session already gone, a failed read, a remote event).
+	ClientID string
+	Cause    Cause
+	KeyID    string
 }
 
 // Remote reports whether the event happened on another instance and was

@@ -57,6 +57,27 @@ func (c *cache) get(h [32]byte, now time.Time) (*Session, bool) {
 	return &s, true
 }
 
+// byIDAnyAge returns a copy of the cached session with that public ID,
+// however long ago it was fetched: for its fields that never change
+// (owner, client), not for deciding whether it is live.
+func (c *cache) byIDAnyAge(id string) (*Session, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h, ok := c.byID[id]
+	if !ok {
+		return nil, false
+	}
+	e, ok := c.byHash[h]
+	if !ok {
+		return nil, false
+	}
+	s := e.s
+	return &s, true
+}
+
 // put remembers s, fetched at now (the Manager's clock, as for get),
 // unless it was dropped less than ttl before now.
 func (c *cache) put(h [32]byte, s *Session, now time.Time) {

@@ -49,10 +49,13 @@ type Config struct {
 	// at once; others (another instance or process) within CacheTTL.
 	CacheTTL time.Duration
 	// Events receives an event.SessionRevoked for every session ended
-	// through this Manager (with its cause), and for every session another
-	// instance or process ended, once WatchRevocations reads it from the
-	// store (cause event.CauseElsewhere). The access-token revocation set
-	// and the revocation feed subscribe to it. Default: event.Discard.
+	// through this Manager (with its cause, its owner and the OAuth client
+	// it was opened for, as far as they are known: see End and
+	// RevokeUser), and for every session another instance or process
+	// ended, once WatchRevocations reads it from the store (cause
+	// event.CauseElsewhere, session ID only). The access-token revocation
+	// set, the revocation feed and back-channel logout subscribe to it.
+	// Default: event.Discard.
 	Events event.Publisher
 	// Now is the clock; default time.Now. Tests inject a fake.
 	Now func() time.Time
@@ -258,17 +261,28 @@ func (m *Manager) Revoke(ctx context.Context, userID, id string) error {
 	if err := m.store.RevokeSession(ctx, id, now.UTC()); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
-	m.revoked(ctx, s.UserID, []string{id}, now.UTC(), event.CauseRevokedByUser)
+	m.revoked(ctx, s.UserID, []string{id}, map[string]string{id: s.ClientID}, now.UTC(), event.CauseRevokedByUser)
 	return nil
 }
 
 // End ends the session id whoever owns it, for cause: a logout of the
 // caller's own session, a refresh token replayed, an RFC 7009 revocation.
 // Ending a session that is already gone is not an error.
+//
+// The event names the session's owner and OAuth client, which End reads
+// first (from the look-up cache, else the store) so that back-channel
+// logout can tell the app. A session the read does not find (already
+// revoked, past its expiry) or a failed read leaves them empty: the
+// revocation itself does not depend on the read.
 func (m *Manager) End(ctx context.Context, id string, cause event.Cause) error {
+	now := m.cfg.Now().UTC()
+	var userID string
+	var clients map[string]string
+	if s := m.peek(ctx, id, now); s != nil {
+		userID, clients = s.UserID, map[string]string{id: s.ClientID}
+	}
 	m.cache.drop(id)
 	defer m.cache.drop(id)
-	now := m.cfg.Now().UTC()
 	err := m.store.RevokeSession(ctx, id, now)
 	if errors.Is(err, authd.ErrNotFound) {
 		return nil
@@ -276,28 +290,56 @@ func (m *Manager) End(ctx context.Context, id string, cause event.Cause) error {
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	m.revoked(ctx, "", []string{id}, now, cause)
+	m.revoked(ctx, userID, []string{id}, clients, now, cause)
 	return nil
+}
+
+// peek returns the session id for its owner and client, or nil when it
+// is neither cached nor live in the store, or the read fails. Owner and
+// client never change, so a cache entry of any age will do.
+func (m *Manager) peek(ctx context.Context, id string, now time.Time) *Session {
+	if s, ok := m.cache.byIDAnyAge(id); ok {
+		return s
+	}
+	s, err := m.store.SessionByID(ctx, id, now)
+	if err != nil {
+		return nil
+	}
+	return s
 }
 
 // RevokeUser ends every session of userID except the one with ID except
 // (empty: all of them), for cause. It implements user.SessionRevoker.
+//
+// Each event names the OAuth client of its session, from a listing of the
+// user's live sessions taken just before the revocation. A session the
+// listing missed (opened in between, or already past its expiry) or a
+// failed listing leaves it empty: the revocation itself does not depend
+// on the listing.
 func (m *Manager) RevokeUser(ctx context.Context, userID, except string, cause event.Cause) error {
+	now := m.cfg.Now().UTC()
+	var clients map[string]string
+	if ss, err := m.store.ListSessions(ctx, userID, now); err == nil {
+		clients = make(map[string]string, len(ss))
+		for _, s := range ss {
+			clients[s.ID] = s.ClientID
+		}
+	}
 	m.cache.dropUser(userID)
 	defer m.cache.dropUser(userID)
-	now := m.cfg.Now().UTC()
 	ids, err := m.store.RevokeUserSessions(ctx, userID, except, now)
 	if err != nil {
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}
-	m.revoked(ctx, userID, ids, now, cause)
+	m.revoked(ctx, userID, ids, clients, now, cause)
 	return nil
 }
 
 // revoked publishes the sessions ended through this Manager, and remembers
 // them for a while so the revocation watcher does not announce them a
-// second time when it reads them back from the store.
-func (m *Manager) revoked(ctx context.Context, userID string, ids []string, at time.Time, cause event.Cause) {
+// second time when it reads them back from the store. clients maps
+// session IDs to their OAuth client, as far as known (nil: none known).
+func (m *Manager) revoked(ctx context.Context, userID string, ids []string, clients map[string]string, at time.Time, cause event.Cause) {
 	if len(ids) == 0 {
 		return
 	}
@@ -315,12 +357,13 @@ func (m *Manager) revoked(ctx context.Context, userID string, ids []string, at t
 		m.local[id] = now
 	}
 	m.localMu.Unlock()
-	m.announce(ctx, userID, ids, at, cause)
+	m.announce(ctx, userID, ids, clients, at, cause)
 }
 
-func (m *Manager) announce(ctx context.Context, userID string, ids []string, at time.Time, cause event.Cause) {
+func (m *Manager) announce(ctx context.Context, userID string, ids []string, clients map[string]string, at time.Time, cause event.Cause) {
 	for _, id := range ids {
-		m.cfg.Events.Publish(ctx, event.Event{Kind: event.SessionRevoked, At: at, UserID: userID, SessionID: id, Cause: cause})
+		m.cfg.Events.Publish(ctx, event.Event{Kind: event.SessionRevoked, At: at, UserID: userID, SessionID: id,
+			ClientID: clients[id], Cause: cause})
 	}
 }
 

@@ -248,7 +248,7 @@ func TestRevocationEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []event.Event{
-		{Kind: event.SessionRevoked, SessionID: a.ID, Cause: event.CauseLogout},
+		{Kind: event.SessionRevoked, SessionID: a.ID, UserID: "u1", Cause: event.CauseLogout},
 		{Kind: event.SessionRevoked, SessionID: b.ID, UserID: "u1", Cause: event.CauseRevokedByUser},
 		{Kind: event.SessionRevoked, SessionID: c.ID, UserID: "u1", Cause: event.CausePasswordChanged},
 	}

@@ -80,7 +80,7 @@ func (m *Manager) pollRevocations(ctx context.Context, cursor time.Time, overlap
 		seen[r.ID] = r.RevokedAt
 		m.cache.drop(r.ID)
 		if !m.revokedHere(r.ID) { // already announced when it was revoked here
-			m.announce(ctx, "", []string{r.ID}, r.RevokedAt, event.CauseElsewhere)
+			m.announce(ctx, "", []string{r.ID}, nil, r.RevokedAt, event.CauseElsewhere)
 		}
 		// The cursor never passes this instance's own clock: one instance
 		// whose clock runs ahead must not push every other instance's
