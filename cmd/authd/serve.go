@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authd/authd/backchannel"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/throttle"
@@ -178,8 +179,8 @@ func (m *Main) Open(ctx context.Context) error {
 
 // Run serves what Open built until ctx ends, then shuts down gracefully.
 // It starts the background work (key maintenance, the revocation
-// watcher, the sweeps), which stops only after the last request has
-// finished. The stores stay open for Close.
+// watcher, the sweeps, back-channel logout), which stops only after the
+// last request has finished. The stores stay open for Close.
 func (m *Main) Run(ctx context.Context) error {
 	c, log, b := &m.Config, m.Log, m.Backend
 
@@ -188,6 +189,7 @@ func (m *Main) Run(ctx context.Context) error {
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	bg.Go(func() { maintainKeys(bgCtx, m.tm.ring, c.KeyRotation, c.KeyPublishLead, log) })
+	bg.Go(func() { m.tm.logout.Run(bgCtx) })
 	if !b.Memory {
 		// Only another process can revoke behind this one's back; an
 		// in-memory store has no other process to follow.
@@ -212,6 +214,11 @@ func (m *Main) Run(ctx context.Context) error {
 		}, log)
 	})
 	stopBackground := func() {
+		// Logout tokens due now get one attempt's time to go out: the
+		// back-channel logout queue is in memory (package backchannel).
+		lctx, cancel := context.WithTimeout(context.Background(), backchannel.DefaultTimeout)
+		m.tm.logout.Close(lctx)
+		cancel()
 		stopBG()
 		bg.Wait()
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd/authd/backchannel"
 	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
@@ -74,6 +75,9 @@ type tokenMode struct {
 	server   *server.TokenConfig
 	// deviceKey signs the device cookies of the login throttle.
 	deviceKey []byte
+	// logout tells apps registered with a back-channel logout URI that
+	// one of their sessions ended; subscribed to the bus, run by Run.
+	logout *backchannel.Notifier
 }
 
 func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issuerURL string, log *slog.Logger, now func() time.Time) (*tokenMode, error) {
@@ -133,7 +137,13 @@ func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issu
 	// KEK too: every instance recognises a device another one marked.
 	dev := hmac.New(sha256.New, kek[:])
 	dev.Write([]byte("authd device-cookie MAC v1"))
-	return &tokenMode{ring: ring, verifier: verifier, server: tc, deviceKey: dev.Sum(nil)}, nil
+	// OpenID Connect Back-Channel Logout: every session this instance
+	// ends is announced on the bus; the apps it was opened for hear of it.
+	logout := backchannel.New(backchannel.Config{
+		Clients: svc.clients, Tokens: tc.Issuer, Algs: ring.Algs(), Logger: log, Now: now,
+	})
+	svc.events.Subscribe(logout.Handle)
+	return &tokenMode{ring: ring, verifier: verifier, server: tc, deviceKey: dev.Sum(nil), logout: logout}, nil
 }
 
 // maintainKeys reloads the key ring (another instance or `authd keys
