@@ -355,6 +355,22 @@ func (p *process) waitLine(t *testing.T, re *regexp.Regexp, within time.Duration
 	}
 }
 
+// logged reports whether the output matches re within the time given
+// (the output is read by a goroutine, so a line can come late).
+func (p *process) logged(re string, within time.Duration) bool {
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(within)
+	for {
+		if rx.MatchString(p.out.String()) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // browser is one headless Chromium (a fresh profile) with one tab.
 type browser struct {
 	ctx context.Context
@@ -438,6 +454,16 @@ func browserValue[T any](t *testing.T, b *browser, what string, a chromedp.Actio
 	return v
 }
 
+// click clicks sel, which leaves the page (a link, a form's button): the
+// document is marked first, and waitPage waits for another one, so that
+// it never mistakes the page being left for the one arrived at.
+func (b *browser) click(t *testing.T, what, sel string) {
+	t.Helper()
+	b.do(t, what,
+		chromedp.Evaluate[chromedp.Void](`window.__e2eLeaving = true`),
+		chromedp.Click(chromedp.CSS(sel)))
+}
+
 // open navigates to u and returns where the redirects ended.
 func (b *browser) open(t *testing.T, u string) string {
 	t.Helper()
@@ -461,6 +487,7 @@ func (b *browser) text(t *testing.T, sel string) string {
 type pageState struct {
 	URL      string `json:"url"`
 	Ready    bool   `json:"ready"`
+	Fresh    bool   `json:"fresh"`    // not the document click marked
 	Allow    bool   `json:"allow"`    // button name=decision value=allow
 	Logout   bool   `json:"logout"`   // button name=decision value=logout
 	LoginBox bool   `json:"loginBox"` // authd's login form
@@ -469,6 +496,7 @@ type pageState struct {
 const pageStateJS = `({
   url: location.href,
   ready: document.readyState === 'complete',
+  fresh: !window.__e2eLeaving,
   allow: !!document.querySelector('button[name="decision"][value="allow"]'),
   logout: !!document.querySelector('button[name="decision"][value="logout"]'),
   loginBox: !!document.querySelector('form[action="/login"] #email'),
@@ -484,7 +512,7 @@ func (b *browser) waitPage(t *testing.T, what string, done func(pageState) bool)
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		ps, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](pageStateJS))
 		cancel()
-		if err == nil && ps.Ready {
+		if err == nil && ps.Ready && ps.Fresh {
 			last = ps
 			if done(ps) {
 				return ps
@@ -513,11 +541,10 @@ func (b *browser) signInAtAuthd(t *testing.T, issuer, email, password, returnPre
 	})
 	b.screenshot(t, "login")
 	t.Logf("authd's login page: %s", ps.URL)
-	b.do(t, "sign in",
+	b.do(t, "fill in the login form",
 		chromedp.SendKeys(chromedp.CSS("#email"), email),
-		chromedp.SendKeys(chromedp.CSS("#password"), password),
-		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
-	)
+		chromedp.SendKeys(chromedp.CSS("#password"), password))
+	b.click(t, "sign in", `form[action="/login"] button[type="submit"]`)
 	ps = b.waitPage(t, "the consent page or the app", func(ps pageState) bool {
 		return ps.Allow || strings.HasPrefix(ps.URL, returnPrefix)
 	})
@@ -526,7 +553,7 @@ func (b *browser) signInAtAuthd(t *testing.T, issuer, email, password, returnPre
 		consent = true
 		b.screenshot(t, "consent")
 		t.Logf("consent page: %s", ps.URL)
-		b.do(t, "allow", chromedp.Click(chromedp.CSS(`button[name="decision"][value="allow"]`)))
+		b.click(t, "allow", `button[name="decision"][value="allow"]`)
 		b.waitPage(t, "back at the app after consent", hasPrefix(returnPrefix))
 	}
 	return consent
