@@ -78,10 +78,14 @@ type Consent struct {
 	GrantedAt time.Time
 }
 
-// ConsentStore persists consents. Every method honours ctx.
+// ConsentStore persists consents. Every method honours ctx. A consent goes
+// when its user or its client is deleted. Backends prove it with
+// clienttest.RunConsents.
 type ConsentStore interface {
 	// PutConsent stores c, replacing the user's consent to that client
-	// (the caller passes the union it wants kept).
+	// (the caller passes the union it wants kept). authd.ErrNotFound when
+	// the user or the client does not exist; concurrent puts for the same
+	// user and client all succeed, the last one wins.
 	PutConsent(ctx context.Context, c *Consent) error
 	// ConsentOf returns authd.ErrNotFound when the user has given the
 	// client none.

@@ -32,9 +32,11 @@ type Store struct {
 	hashOf   map[string][32]byte // session ID → secret hash
 
 	tokens      refreshTokens
-	keys        map[string]*jwks.StoredKey // by KID
-	clients     map[string]*client.Client  // by ID
-	clientNames map[string]string          // name → ID
+	keys        map[string]*jwks.StoredKey            // by KID
+	clients     map[string]*client.Client             // by ID
+	clientNames map[string]string                     // name → ID
+	consents    map[string]map[string]*client.Consent // user ID → client ID → consent
+	codes       map[[32]byte]*storedCode              // authorization codes by hash
 }
 
 // New returns an empty Store.
@@ -50,6 +52,8 @@ func New() *Store {
 		keys:        map[string]*jwks.StoredKey{},
 		clients:     map[string]*client.Client{},
 		clientNames: map[string]string{},
+		consents:    map[string]map[string]*client.Consent{},
+		codes:       map[[32]byte]*storedCode{},
 	}
 }
 
@@ -161,6 +165,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	}
 	delete(s.emails, u.Email)
 	delete(s.users, id)
+	delete(s.consents, id) // as ON DELETE CASCADE in the SQL stores
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"github.com/authd/authd/internal/storetest"
 	"testing"
 
+	"github.com/authd/authd/authcode"
+	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/client/clienttest"
 	"github.com/authd/authd/jwks"
@@ -29,12 +31,20 @@ func TestRefreshConformance(t *testing.T) {
 	refreshtest.Run(t, func(t *testing.T) refresh.Store { return memstore.New() })
 }
 
+func TestCodeConformance(t *testing.T) {
+	authcodetest.Run(t, func(t *testing.T) authcode.Store { return memstore.New() })
+}
+
 func TestKeyConformance(t *testing.T) {
 	jwkstest.Run(t, func(t *testing.T) jwks.Store { return memstore.New() })
 }
 
 func TestClientConformance(t *testing.T) {
 	clienttest.Run(t, func(t *testing.T) client.Store { return memstore.New() })
+}
+
+func TestConsentConformance(t *testing.T) {
+	clienttest.RunConsents(t, func(t *testing.T) clienttest.ConsentBackend { return memstore.New() })
 }
 
 func TestConcurrentStress(t *testing.T) { storetest.Stress(t, memstore.New()) }

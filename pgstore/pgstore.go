@@ -1,7 +1,7 @@
 // Package pgstore is authd's PostgreSQL backend. It implements
-// session.Store, user.Store, refresh.Store, jwks.Store and client.Store
-// over one pgxpool connection pool, so several authd instances can share one
-// database.
+// session.Store, user.Store, refresh.Store, jwks.Store, client.Store and
+// client.ConsentStore and authcode.Store over one pgxpool connection
+// pool, so several authd instances can share one database.
 //
 // # Queries
 //
@@ -29,7 +29,8 @@
 //
 // A cancelled or expired context gives an error matching ctx.Err() with
 // errors.Is; a unique violation (SQLSTATE 23505) gives authd.ErrConflict;
-// no row gives authd.ErrNotFound. A lost connection (the server went away,
+// no row, or a row referring to one that does not exist (a foreign-key
+// violation, 23503), gives authd.ErrNotFound. A lost connection (the server went away,
 // was restarted or terminated the backend) is reported as a wrapped error
 // that also matches authd.ErrUnavailable, and makes the pool drop its idle
 // connections, so the next call dials afresh instead of drawing another dead
@@ -200,7 +201,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // fail turns a driver error into the package's error vocabulary: context
 // errors stay matchable with errors.Is, unique violations become
-// authd.ErrConflict, lost connections match authd.ErrUnavailable (and reset
+// authd.ErrConflict, foreign-key violations authd.ErrNotFound, lost connections match authd.ErrUnavailable (and reset
 // the pool), and everything else is wrapped with the operation name.
 func (s *Store) fail(ctx context.Context, op string, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
@@ -213,6 +214,9 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
 		return fmt.Errorf("pgstore: %s: %w", op, authd.ErrConflict)
+	}
+	if errors.As(err, &pe) && pe.Code == "23503" { // foreign_key_violation: a consent's user or client is gone
+		return fmt.Errorf("pgstore: %s: %w", op, authd.ErrNotFound)
 	}
 	if connLost(err) {
 		s.pool.Reset()

@@ -2,17 +2,24 @@ package pgstore_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"github.com/authd/authd/internal/storetest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for migrate.Apply
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/authcode"
+	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/client/clienttest"
 	"github.com/authd/authd/internal/migrate"
@@ -61,12 +68,69 @@ func TestRefreshConformance(t *testing.T) {
 	refreshtest.Run(t, func(t *testing.T) refresh.Store { return newStore(t) })
 }
 
+func TestCodeConformance(t *testing.T) {
+	authcodetest.Run(t, func(t *testing.T) authcode.Store { return newStore(t) })
+}
+
 func TestKeyConformance(t *testing.T) {
 	jwkstest.Run(t, func(t *testing.T) jwks.Store { return newStore(t) })
 }
 
 func TestClientConformance(t *testing.T) {
 	clienttest.Run(t, func(t *testing.T) client.Store { return newStore(t) })
+}
+
+func TestConsentConformance(t *testing.T) {
+	clienttest.RunConsents(t, func(t *testing.T) clienttest.ConsentBackend { return newStore(t) })
+}
+
+// TestUpgradeClients: a database whose clients an older binary registered
+// (before migration 4) keeps them, as service clients
+// (client_credentials) that still authenticate, and takes consents to
+// them.
+func TestUpgradeClients(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	ms, err := pgstore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.Apply(ctx, db, ms[:3], migrate.Postgres); err != nil {
+		t.Fatalf("migrations 1-3: %v", err)
+	}
+	db.Close()
+	secret := "old-secret"
+	sum := sha256.Sum256([]byte(secret))
+	exec(t, dsn, `INSERT INTO clients (id, name, secret_hash, created_at) VALUES ('c_old', 'notes', $1, $2)`, sum[:], time.Unix(1, 0))
+	exec(t, dsn, `INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ('u1', 'ann@example.com', 'x', now(), now())`)
+
+	st := open(t, dsn, pgstore.Options{})
+	got, err := st.ClientByID(ctx, "c_old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &client.Client{ID: "c_old", Name: "notes", SecretHash: sum[:], CreatedAt: time.Unix(1, 0).UTC(),
+		GrantTypes: []string{client.GrantClientCredentials}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("upgraded client (-want +got):\n%s", diff)
+	}
+	svc := client.NewService(st, st, nil)
+	if _, err := svc.Authenticate(ctx, "c_old", secret); err != nil {
+		t.Errorf("Authenticate(upgraded client) = %v", err)
+	}
+	if err := svc.GrantConsent(ctx, "u1", "c_old", []string{"openid"}); err != nil {
+		t.Fatalf("GrantConsent = %v", err)
+	}
+	if err := svc.Delete(ctx, "c_old"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := svc.Consents(ctx, "u1"); err != nil || len(cs) != 0 {
+		t.Errorf("Consents after deleting the client = %v, %v; want none", cs, err)
+	}
 }
 
 // exec runs one statement on its own connection to dsn.
@@ -477,3 +541,44 @@ func BenchmarkSessionByHashParallel(b *testing.B) {
 // BenchmarkRotateRefresh is one rotation's store work: one RotateRefresh
 // (one transaction, two round trips).
 func BenchmarkRotateRefresh(b *testing.B) { refreshtest.BenchRotation(b, newStore(b)) }
+
+// TestSessionsBeforeClientID: a session stored before the migration that
+// added sessions.client_id reads back with an empty ClientID.
+func TestSessionsBeforeClientID(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	ms, err := pgstore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migrate.Migration) bool { return m.Name == "codes" })
+	if i < 0 {
+		t.Fatal("no codes migration")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := migrate.Apply(ctx, db, ms[:i], migrate.Postgres); err != nil {
+		t.Fatal(err)
+	}
+	s, h := sessiontest.New("user-1", t0)
+	exec(t, dsn, `INSERT INTO sessions
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, s.ID, h, s.UserID, string(s.Kind), s.CreatedAt,
+		s.LastSeenAt, s.IdleExpiresAt, s.ExpiresAt, s.IP, s.UserAgent)
+	st := open(t, dsn, pgstore.Options{}) // applies the rest
+	for name, read := range map[string]func() (*session.Session, error){
+		"SessionByID":   func() (*session.Session, error) { return st.SessionByID(ctx, s.ID, t0) },
+		"SessionByHash": func() (*session.Session, error) { return st.SessionByHash(ctx, h, t0) },
+	} {
+		got, err := read()
+		if err != nil {
+			t.Fatalf("%s = %v", name, err)
+		}
+		if diff := cmp.Diff(s, got); diff != "" {
+			t.Errorf("%s of a session stored before client_id (-want +got):\n%s", name, diff)
+		}
+	}
+}

@@ -17,8 +17,12 @@ import (
 // token's UsedAt), so the scripts never parse the rest. An empty time field
 // is the zero time.
 //
-//	session: lastSeen|idleExpires|created|expires|<kind><id><userID><ip><userAgent>
+//	session: lastSeen|idleExpires|created|expires|<kind><id><userID><ip><userAgent>[<clientID>]
 //	refresh: used|generation|issued|expires|<sessionID><userID><clientID><scope>
+//
+// A session's clientID came later: records written before it end after
+// the userAgent and decode with an empty ClientID. A new field goes after
+// the last one the same way, so records of every earlier version decode.
 
 var errCorrupt = errors.New("corrupt record")
 
@@ -36,7 +40,7 @@ func appendStr(b []byte, s string) []byte {
 }
 
 func encodeSession(s *session.Session) string {
-	b := make([]byte, 0, 96+len(s.ID)+len(s.UserID)+len(s.IP)+len(s.UserAgent))
+	b := make([]byte, 0, 100+len(s.ID)+len(s.UserID)+len(s.IP)+len(s.UserAgent)+len(s.ClientID))
 	b = appendTime(b, s.LastSeenAt)
 	b = append(b, '|')
 	b = appendTime(b, s.IdleExpiresAt)
@@ -50,6 +54,7 @@ func encodeSession(s *session.Session) string {
 	b = appendStr(b, s.UserID)
 	b = appendStr(b, s.IP)
 	b = appendStr(b, s.UserAgent)
+	b = appendStr(b, s.ClientID)
 	return string(b)
 }
 
@@ -120,6 +125,10 @@ func (d *decoder) str() string {
 	return rest[:n]
 }
 
+// more reports whether fields are left: an optional trailing field is
+// there.
+func (d *decoder) more() bool { return d.err == nil && d.s != "" }
+
 func (d *decoder) done() error {
 	if d.err == nil && d.s != "" {
 		d.err = errCorrupt
@@ -139,6 +148,9 @@ func decodeSession(v string) (*session.Session, error) {
 	s.UserID = d.str()
 	s.IP = d.str()
 	s.UserAgent = d.str()
+	if d.more() {
+		s.ClientID = d.str()
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}

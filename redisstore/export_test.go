@@ -2,9 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"github.com/authd/authd/redisstore/internal/redisurl"
 	"github.com/authd/authd/refresh"
+	"github.com/authd/authd/session"
 	"github.com/redis/rueidis"
 )
 
@@ -50,4 +53,26 @@ func LegacyRefreshExists(ctx context.Context, s *Store, hash []byte) (key, index
 		return n == 1, false, nil
 	}
 	return n == 1, err == nil, err
+}
+
+// WriteLegacySession stores ss (whose ClientID must be empty) the way
+// versions before Session.ClientID did: its record without the trailing
+// client ID field, its ID key and its user-index entry.
+func WriteLegacySession(ctx context.Context, s *Store, ss *session.Session, secretHash []byte) error {
+	rec, ok := strings.CutSuffix(encodeSession(ss), "0:")
+	if !ok || ss.ClientID != "" {
+		return errors.New("WriteLegacySession: the session has a client ID")
+	}
+	b := s.c.B()
+	ms := s.ttlMS(ss.ExpiresAt)
+	for _, r := range s.do(ctx,
+		s.plain(b.Set().Key(s.kSessID(ss.ID)).Value(string(secretHash)).Nx().PxMilliseconds(ms).Build()),
+		s.plain(b.Set().Key(s.kLookup(secretHash)).Value(rec).Nx().PxMilliseconds(ms).Build()),
+		s.plain(b.Zadd().Key(s.kUser(ss.UserID)).ScoreMember().ScoreMember(float64(ss.ExpiresAt.UnixMicro()), string(secretHash)).Build()),
+	) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

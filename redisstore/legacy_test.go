@@ -12,6 +12,9 @@ import (
 	"github.com/authd/authd/redisstore/redistest"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/refresh/refreshtest"
+	"github.com/authd/authd/session"
+	"github.com/authd/authd/session/sessiontest"
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestLegacyRefreshTokens: tokens stored one key each by earlier versions
@@ -92,6 +95,49 @@ func TestLegacyRefreshTokens(t *testing.T) {
 		}
 		if key, idx, err := redisstore.LegacyRefreshExists(ctx, st, old.Hash); err != nil || key || idx {
 			t.Errorf("swept old token: key %v, index entry %v, %v; want both gone", key, idx, err)
+		}
+	})
+}
+
+// TestLegacySessions: a session stored before Session.ClientID (its
+// record one field shorter) reads back with an empty ClientID from every
+// read, and is touched and revoked like any other.
+func TestLegacySessions(t *testing.T) {
+	backends(t, func(t *testing.T, url string) {
+		st := redistest.NewStore(t, url, redisstore.Options{})
+		ctx := context.Background()
+		s, h := sessiontest.New("user-legacy", t0)
+		if err := redisstore.WriteLegacySession(ctx, st, s, h); err != nil {
+			t.Fatal(err)
+		}
+		reads := map[string]func() (*session.Session, error){
+			"SessionByHash": func() (*session.Session, error) { return st.SessionByHash(ctx, h, t0) },
+			"SessionByID":   func() (*session.Session, error) { return st.SessionByID(ctx, s.ID, t0) },
+			"ListSessions": func() (*session.Session, error) {
+				list, err := st.ListSessions(ctx, s.UserID, t0)
+				if err != nil || len(list) != 1 {
+					return nil, fmt.Errorf("%d sessions, %v; want 1", len(list), err)
+				}
+				return list[0], nil
+			},
+		}
+		for name, read := range reads {
+			got, err := read()
+			if err != nil {
+				t.Fatalf("%s(old record) = %v", name, err)
+			}
+			if diff := cmp.Diff(s, got); diff != "" {
+				t.Errorf("%s(old record) (-want +got):\n%s", name, diff)
+			}
+		}
+		if err := st.TouchSession(ctx, s.ID, t0.Add(time.Minute), t0.Add(31*time.Minute)); err != nil {
+			t.Fatalf("TouchSession(old record) = %v", err)
+		}
+		if got, err := st.SessionByID(ctx, s.ID, t0.Add(time.Minute)); err != nil || !got.LastSeenAt.Equal(t0.Add(time.Minute)) || got.ClientID != "" {
+			t.Errorf("after touch: %+v, %v; want it touched, no client ID", got, err)
+		}
+		if err := st.RevokeSession(ctx, s.ID, t0.Add(2*time.Minute)); err != nil {
+			t.Fatalf("RevokeSession(old record) = %v", err)
 		}
 	})
 }

@@ -32,7 +32,7 @@ const (
 // for a harmless request: PostgreSQL rejects invalid UTF-8 and NUL in
 // text), nor log lines or pages show what it was not.
 func (m Meta) Clean() Meta {
-	return Meta{IP: clean(m.IP, maxIP), UserAgent: clean(m.UserAgent, maxUserAgent)}
+	return Meta{IP: clean(m.IP, maxIP), UserAgent: clean(m.UserAgent, maxUserAgent), ClientID: m.ClientID}
 }
 
 // clean implements Meta.Clean for one field of at most max bytes.

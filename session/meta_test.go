@@ -52,6 +52,20 @@ func TestCreateCleansMeta(t *testing.T) {
 	}
 }
 
+// TestCleanKeepsClientID: Clean leaves the client ID as it is (client IDs
+// are validated where they are registered), so Create stores it.
+func TestCleanKeepsClientID(t *testing.T) {
+	for _, id := range []string{"", "client-1", "app ünïcödé ✓"} {
+		if got := (session.Meta{IP: "192.0.2.1\x00", ClientID: id}).Clean(); got.ClientID != id || got.IP != "192.0.2.1" {
+			t.Errorf("Clean(ClientID %q) = %+v; want the client ID kept and the IP cleaned", id, got)
+		}
+		_, s, err := session.NewManager(memstore.New(), session.Config{}).Create(context.Background(), "u", session.KindToken, session.Meta{ClientID: id})
+		if err != nil || s.ClientID != id {
+			t.Errorf("Create(ClientID %q) = %+v, %v; want the session with that client ID", id, s, err)
+		}
+	}
+}
+
 // short quotes s, or its length and its ends when it is long.
 func short(s string) string {
 	if len(s) <= 40 {

@@ -12,7 +12,7 @@ import (
 
 // sessionCols are the columns scanSession reads. revoked_at is not among
 // them: every query that returns sessions returns only live ones.
-const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent`
+const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id`
 
 // live is the SQL form of session.Live; its two parameters are now, twice.
 const live = `revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?`
@@ -27,7 +27,7 @@ func scanSession(sc scanner) (*session.Session, error) {
 		kind                               string
 		created, seen, idleExpires, expire int64
 	)
-	if err := sc.Scan(&s.ID, &s.UserID, &kind, &created, &seen, &idleExpires, &expire, &s.IP, &s.UserAgent); err != nil {
+	if err := sc.Scan(&s.ID, &s.UserID, &kind, &created, &seen, &idleExpires, &expire, &s.IP, &s.UserAgent, &s.ClientID); err != nil {
 		return nil, err
 	}
 	s.Kind = session.Kind(kind)
@@ -51,10 +51,10 @@ func (s *Store) CreateSession(ctx context.Context, ss *session.Session, secretHa
 		revoked = micros(ss.RevokedAt)
 	}
 	_, err := s.exec(ctx, "create session", `INSERT INTO sessions
-		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ss.ID, secretHash, ss.UserID, string(ss.Kind), micros(ss.CreatedAt), micros(ss.LastSeenAt),
-		micros(ss.IdleExpiresAt), micros(ss.ExpiresAt), ss.IP, ss.UserAgent, revoked)
+		micros(ss.IdleExpiresAt), micros(ss.ExpiresAt), ss.IP, ss.UserAgent, ss.ClientID, revoked)
 	return err
 }
 

@@ -1,7 +1,8 @@
 // Package sqlitestore is authd's SQLite backend: one file holds users,
-// sessions, refresh tokens, signing keys and clients (session.Store,
-// user.Store, refresh.Store, jwks.Store and client.Store; each is
-// asserted next to its methods).
+// sessions, refresh tokens, signing keys, clients, consents and
+// authorization codes (session.Store, user.Store, refresh.Store,
+// jwks.Store, client.Store, client.ConsentStore and authcode.Store; each
+// is asserted next to its methods).
 //
 // # Two pools, one file
 //
@@ -256,7 +257,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // fail turns a driver error into the package's error vocabulary: context
 // errors stay matchable with errors.Is, unique/primary-key violations become
-// authd.ErrConflict, and everything else is wrapped with the operation name.
+// authd.ErrConflict, foreign-key violations authd.ErrNotFound, and everything else is wrapped with the operation name.
 func fail(ctx context.Context, op string, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		// The driver reports an interrupted statement as its own error.
@@ -267,6 +268,10 @@ func fail(ctx context.Context, op string, err error) error {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("sqlitestore: %s: %w", op, authd.ErrConflict)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			// A row refers to one that does not exist (a consent's user
+			// or client).
+			return fmt.Errorf("sqlitestore: %s: %w", op, authd.ErrNotFound)
 		}
 	}
 	return fmt.Errorf("sqlitestore: %s: %w", op, err)

@@ -3,15 +3,21 @@ package sqlitestore_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"github.com/authd/authd/internal/storetest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/authcode"
+	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/client/clienttest"
 	"github.com/authd/authd/internal/migrate"
@@ -24,6 +30,7 @@ import (
 	"github.com/authd/authd/sqlitestore"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
+	"github.com/google/go-cmp/cmp"
 )
 
 func open(t testing.TB, path string) *sqlitestore.Store {
@@ -56,12 +63,73 @@ func TestRefreshConformance(t *testing.T) {
 	refreshtest.Run(t, func(t *testing.T) refresh.Store { return newStore(t) })
 }
 
+func TestCodeConformance(t *testing.T) {
+	authcodetest.Run(t, func(t *testing.T) authcode.Store { return newStore(t) })
+}
+
 func TestKeyConformance(t *testing.T) {
 	jwkstest.Run(t, func(t *testing.T) jwks.Store { return newStore(t) })
 }
 
 func TestClientConformance(t *testing.T) {
 	clienttest.Run(t, func(t *testing.T) client.Store { return newStore(t) })
+}
+
+func TestConsentConformance(t *testing.T) {
+	clienttest.RunConsents(t, func(t *testing.T) clienttest.ConsentBackend { return newStore(t) })
+}
+
+// TestUpgradeClients: a database whose clients an older binary registered
+// (before migration 4) keeps them, as service clients
+// (client_credentials) that still authenticate, and takes consents to
+// them.
+func TestUpgradeClients(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitestore.MigrateTo(ctx, st, 3); err != nil {
+		t.Fatalf("migrations 1-3: %v", err)
+	}
+	secret := "old-secret"
+	sum := sha256.Sum256([]byte(secret))
+	for _, q := range []string{
+		`INSERT INTO clients (id, name, secret_hash, created_at) VALUES ('c_old', 'notes', X'` + hex.EncodeToString(sum[:]) + `', 1000000)`,
+		`INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ('u1', 'ann@example.com', 'x', 1, 1)`,
+	} {
+		if err := sqlitestore.Exec(ctx, st, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate = %v", err)
+	}
+	defer st.Close()
+	got, err := st.ClientByID(ctx, "c_old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &client.Client{ID: "c_old", Name: "notes", SecretHash: sum[:], CreatedAt: time.Unix(1, 0).UTC(),
+		GrantTypes: []string{client.GrantClientCredentials}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("upgraded client (-want +got):\n%s", diff)
+	}
+	svc := client.NewService(st, st, nil)
+	if _, err := svc.Authenticate(ctx, "c_old", secret); err != nil {
+		t.Errorf("Authenticate(upgraded client) = %v", err)
+	}
+	if err := svc.GrantConsent(ctx, "u1", "c_old", []string{"openid"}); err != nil {
+		t.Fatalf("GrantConsent = %v", err)
+	}
+	// The foreign key points at the rebuilt table: the cascade works.
+	if err := svc.Delete(ctx, "c_old"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := svc.Consents(ctx, "u1"); err != nil || len(cs) != 0 {
+		t.Errorf("Consents after deleting the client = %v, %v; want none", cs, err)
+	}
 }
 
 func TestFileModeAndWAL(t *testing.T) {
@@ -261,3 +329,54 @@ func TestRefusesNewerSchema(t *testing.T) {
 // BenchmarkRotateRefresh is one rotation's store work: one RotateRefresh
 // (an IMMEDIATE transaction on the writer connection).
 func BenchmarkRotateRefresh(b *testing.B) { refreshtest.BenchRotation(b, newStore(b)) }
+
+// TestSessionsBeforeClientID: a session stored before the migration that
+// added sessions.client_id reads back with an empty ClientID.
+func TestSessionsBeforeClientID(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	ms, err := sqlitestore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migrate.Migration) bool { return m.Name == "codes" })
+	if i < 0 {
+		t.Fatal("no codes migration")
+	}
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := migrate.Apply(ctx, db, ms[:i], migrate.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	s, h := sessiontest.New("user-1", now)
+	if _, err := db.ExecContext(ctx, `INSERT INTO sessions
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, h, s.UserID, string(s.Kind), s.CreatedAt.UnixMicro(),
+		s.LastSeenAt.UnixMicro(), s.IdleExpiresAt.UnixMicro(), s.ExpiresAt.UnixMicro(), s.IP, s.UserAgent); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for name, read := range map[string]func() (*session.Session, error){
+		"SessionByID":   func() (*session.Session, error) { return st.SessionByID(ctx, s.ID, now) },
+		"SessionByHash": func() (*session.Session, error) { return st.SessionByHash(ctx, h, now) },
+	} {
+		got, err := read()
+		if err != nil {
+			t.Fatalf("%s = %v", name, err)
+		}
+		if diff := cmp.Diff(s, got); diff != "" {
+			t.Errorf("%s of a session stored before client_id (-want +got):\n%s", name, diff)
+		}
+	}
+}

@@ -5,7 +5,9 @@
 //		clienttest.Run(t, func(t *testing.T) client.Store { return newStore(t) })
 //	}
 //
-// A backend is done when the suite passes unchanged.
+// A backend that also implements client.ConsentStore runs RunConsents.
+//
+// A backend is done when the suites pass unchanged.
 package clienttest
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/authd/authd"
 	"github.com/authd/authd/client"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // t0 is the suite's clock origin; times are UTC with microsecond precision,
@@ -36,6 +39,9 @@ func Run(t *testing.T, newStore func(t *testing.T) client.Store) {
 		fn   func(t *testing.T, st client.Store)
 	}{
 		{"CreateAndGet", testCreateAndGet},
+		{"Registration", testRegistration},
+		{"PublicNoSecret", testPublic},
+		{"EmptyLists", testEmptyLists},
 		{"Missing", testMissing},
 		{"Conflict", testConflict},
 		{"List", testList},
@@ -60,6 +66,26 @@ func New(name string) *client.Client {
 		SecretHash: h[:],
 		CreatedAt:  t0,
 	}
+}
+
+// NewRegistered returns New(name) with every registration field set, to
+// values a naive encoding would mangle: separators, quotes, brackets,
+// backslashes, non-ASCII, lists out of order.
+func NewRegistered(name string) *client.Client {
+	c := New(name)
+	c.FirstParty = true
+	c.RedirectURIs = []string{
+		"https://app.example/cb?a=1,2&b=%22q%22",
+		"http://127.0.0.1/cb",
+		"com.example.app:/oauth2redirect/example-provider",
+		"https://app.example/a;b|c\\d\"e'f[g]{h} ✓",
+	}
+	c.PostLogoutRedirectURIs = []string{"https://app.example/bye", "https://app.example/", ""}
+	c.Scopes = []string{"openid", "profile", "a,b", `x"y`, "z]", "email"}
+	c.GrantTypes = []string{client.GrantRefreshToken, client.GrantAuthorizationCode}
+	c.BackchannelLogoutURI = "https://app.example/backchannel?x=[1]"
+	c.IDTokenAlg = "EdDSA"
+	return c
 }
 
 func mustCreate(t *testing.T, st client.Store, c *client.Client) {
@@ -119,6 +145,90 @@ func testCreateAndGet(t *testing.T, st client.Store) {
 	}
 	if diff := cmp.Diff([]*client.Client{&wantC}, list); diff != "" {
 		t.Errorf("ListClients (-want +got):\n%s", diff)
+	}
+}
+
+// testRegistration: every registration field round-trips exactly, lists
+// in order, and neither the input nor the result shares memory with the
+// store.
+func testRegistration(t *testing.T, st client.Store) {
+	ctx := context.Background()
+	c := NewRegistered("web app")
+	wantC := *c
+	wantC.SecretHash = slices.Clone(c.SecretHash)
+	wantC.RedirectURIs = slices.Clone(c.RedirectURIs)
+	wantC.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	wantC.Scopes = slices.Clone(c.Scopes)
+	wantC.GrantTypes = slices.Clone(c.GrantTypes)
+	mustCreate(t, st, c)
+	c.RedirectURIs[0] = "https://evil.example/"
+	c.PostLogoutRedirectURIs[0] = "https://evil.example/"
+	c.Scopes[0] = "admin"
+	c.GrantTypes[0] = client.GrantPassword
+
+	got, err := st.ClientByID(ctx, wantC.ID)
+	if err != nil {
+		t.Fatalf("ClientByID = %v", err)
+	}
+	if diff := cmp.Diff(&wantC, got); diff != "" {
+		t.Errorf("ClientByID (-want +got):\n%s", diff)
+	}
+	got.RedirectURIs[0] = "https://evil.example/"
+	got.PostLogoutRedirectURIs[0] = "https://evil.example/"
+	got.Scopes[0] = "admin"
+	got.GrantTypes[0] = client.GrantPassword
+	list, err := st.ListClients(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]*client.Client{&wantC}, list); diff != "" {
+		t.Errorf("ListClients after changing a returned client (-want +got):\n%s", diff)
+	}
+}
+
+// testPublic: a public client has no secret hash; the flags round-trip
+// independently.
+func testPublic(t *testing.T, st client.Store) {
+	ctx := context.Background()
+	pub := New("spa")
+	pub.Public, pub.SecretHash = true, nil
+	pub.RedirectURIs = []string{"https://spa.example/cb"}
+	conf := New("confidential")
+	conf.FirstParty = true
+	mustCreate(t, st, pub)
+	mustCreate(t, st, conf)
+	for _, wantC := range []*client.Client{pub, conf} {
+		got, err := st.ClientByID(ctx, wantC.ID)
+		if err != nil {
+			t.Fatalf("ClientByID(%s) = %v", wantC.Name, err)
+		}
+		if diff := cmp.Diff(wantC, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("ClientByID(%s) (-want +got):\n%s", wantC.Name, diff)
+		}
+	}
+	got, _ := st.ClientByID(ctx, pub.ID)
+	if got != nil && len(got.SecretHash) != 0 {
+		t.Errorf("public client's SecretHash = %x, want none", got.SecretHash)
+	}
+}
+
+// testEmptyLists: nil and empty lists are the same; neither reads back as
+// a list with something in it.
+func testEmptyLists(t *testing.T, st client.Store) {
+	ctx := context.Background()
+	empty := New("empty")
+	empty.RedirectURIs, empty.PostLogoutRedirectURIs, empty.Scopes, empty.GrantTypes = []string{}, []string{}, []string{}, []string{}
+	none := New("nil")
+	mustCreate(t, st, empty)
+	mustCreate(t, st, none)
+	for _, wantC := range []*client.Client{empty, none} {
+		got, err := st.ClientByID(ctx, wantC.ID)
+		if err != nil {
+			t.Fatalf("ClientByID(%s) = %v", wantC.Name, err)
+		}
+		if diff := cmp.Diff(wantC, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("ClientByID(%s) (-want +got):\n%s", wantC.Name, diff)
+		}
 	}
 }
 

@@ -288,52 +288,6 @@ func revokeKey(ctx context.Context, ring *jwks.Ring, kid string, stdout io.Write
 	return nil
 }
 
-func clientCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"client: want add, list or delete"}
-	}
-	sub := args[0]
-	want := map[string]int{"add": 1, "list": 0, "delete": 1}
-	n, ok := want[sub]
-	if !ok {
-		return usageError{fmt.Sprintf("client: unknown subcommand %q", sub)}
-	}
-	c, fs, err := adminFlags("client "+sub, args[1:], n, getenv, stderr, nil)
-	if err != nil {
-		return err
-	}
-	svc, done, err := openAdmin(ctx, c, stderr)
-	if err != nil {
-		return err
-	}
-	defer done()
-	switch sub {
-	case "add":
-		cl, secret, err := svc.clients.Create(ctx, fs.Arg(0))
-		if err != nil {
-			return describe(err)
-		}
-		fmt.Fprintf(stdout, "client_id:     %s\nclient_secret: %s\n\nThe secret is shown once; authd keeps only its hash.\n", cl.ID, secret)
-	case "list":
-		cs, err := svc.clients.List(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tCREATED")
-		for _, cl := range cs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.ID, cl.Name, cl.CreatedAt.Format(time.RFC3339))
-		}
-		return tw.Flush()
-	case "delete":
-		if err := svc.clients.Delete(ctx, fs.Arg(0)); err != nil {
-			return describe(err)
-		}
-		fmt.Fprintf(stdout, "deleted client %s\n", fs.Arg(0))
-	}
-	return nil
-}
-
 // openAdmin opens the backend and the services for a one-shot admin
 // command; done closes the backend.
 func openAdmin(ctx context.Context, c *config, stderr io.Writer) (services, func(), error) {

@@ -27,8 +27,10 @@ import (
 // Where the data lives, and why (docs/scaling.md, "What each store
 // holds"):
 //
-//   - Users, signing keys and clients are always in SQL (--database): they
-//     are few, long-lived, written rarely, and must survive anything.
+//   - Users, signing keys, clients and consents are always in SQL
+//     (--database): they are few, long-lived, written rarely, and must
+//     survive anything; a consent refers to a user and a client, and goes
+//     when either is deleted.
 //   - Sessions, refresh-token chains and the revocation list are hot and
 //     expiring: in the SQL store by default, in Redis with --redis, whose
 //     keys expire by themselves and which several instances share.
@@ -43,6 +45,7 @@ type Backend struct {
 	Refresh  refresh.Store
 	Keys     jwks.Store
 	Clients  client.Store
+	Consents client.ConsentStore // next to Clients and Users: a consent refers to both
 	// Throttle returns the login throttle named name ("acct", "ip") with
 	// the curve cfg, and sweep, which deletes its stale counters (nil when
 	// they expire by themselves).
@@ -120,7 +123,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -140,7 +143,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -157,7 +160,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st,
+		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
@@ -170,8 +173,8 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 
 // withRedis opens --redis and returns sql with the hot, expiring data
 // moved there: sessions (and the revocation list), refresh chains and
-// login-throttle counters, whose keys expire by themselves. Users, keys
-// and clients stay in sql. On error sql is left open for the caller.
+// login-throttle counters, whose keys expire by themselves. Users, keys,
+// clients and consents stay in sql. On error sql is left open for the caller.
 func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 	rs, err := redisstore.Open(ctx, c.Redis, redisstore.Options{Prefix: c.RedisPrefix})
 	if err != nil {
@@ -187,6 +190,7 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Refresh:  rs,
 		Keys:     sql.Keys,
 		Clients:  sql.Clients,
+		Consents: sql.Consents,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			return redisstore.NewThrottle(rs, name, cfg), nil
 		},

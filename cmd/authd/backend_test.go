@@ -27,7 +27,7 @@ func TestBackendShapes(t *testing.T) {
 		postgres bool // --database is a fresh PostgreSQL database
 		database string
 		redis    bool // --redis is the test Redis
-		// users, keys, clients; sessions, refresh chains; the throttle's type.
+		// users, keys, clients, consents; sessions, refresh chains; the throttle's type.
 		sql, hot, throttle string
 		swept              bool // the throttle's counters need sweeping
 		memory             bool
@@ -60,9 +60,10 @@ func TestBackendShapes(t *testing.T) {
 			}()
 			got := map[string]string{
 				"Users": fmt.Sprintf("%T", b.Users), "Keys": fmt.Sprintf("%T", b.Keys), "Clients": fmt.Sprintf("%T", b.Clients),
+				"Consents": fmt.Sprintf("%T", b.Consents),
 				"Sessions": fmt.Sprintf("%T", b.Sessions), "Refresh": fmt.Sprintf("%T", b.Refresh),
 			}
-			want := map[string]string{"Users": tt.sql, "Keys": tt.sql, "Clients": tt.sql, "Sessions": tt.hot, "Refresh": tt.hot}
+			want := map[string]string{"Users": tt.sql, "Keys": tt.sql, "Clients": tt.sql, "Consents": tt.sql, "Sessions": tt.hot, "Refresh": tt.hot}
 			for field, w := range want {
 				if got[field] != w {
 					t.Errorf("Backend.%s is a %s, want a %s", field, got[field], w)

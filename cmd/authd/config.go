@@ -149,7 +149,7 @@ func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
+		if _, ok := f.Value.(cliOnly); set[f.Name] || ok {
 			return
 		}
 		env := envName(f.Name)
@@ -166,6 +166,11 @@ func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	}
 	return nil
 }
+
+// cliOnly marks a flag that describes the one thing a command creates (a
+// client's registration): it is never read from the environment, where a
+// value left over would apply to every client created after.
+type cliOnly interface{ cliOnly() }
 
 func envName(flagName string) string {
 	return "AUTHD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))

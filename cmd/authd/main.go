@@ -65,15 +65,19 @@ commands:
                           minute); the current one retires
   keys revoke KID         withdraw a (compromised) key at once: out of the
                           JWKS and refused by every verifier within a second
-  client add NAME         create a confidential client (for introspection);
-                          its secret is printed once
-  client list|delete ID   list or delete clients
+  client add NAME         register an OAuth client: with --redirect-uri an
+                          app signing users in (--public: no secret, PKCE
+                          only); without, a service (client_credentials,
+                          introspection); a secret is printed once
+  client list             list clients
+  client delete ID        delete a client and the consents given to it
   migrate                 apply schema migrations and exit
   version                 print the version
 
 Flags come after the command ("authd keys list --data-dir X"). Run
-"authd <command> -h" for its flags. Every flag can also be set by an
-AUTHD_* environment variable (--data-dir ← AUTHD_DATA_DIR); flags win.
+"authd <command> -h" for its flags. Every flag but a client's
+registration can also be set by an AUTHD_* environment variable
+(--data-dir ← AUTHD_DATA_DIR); flags win.
 `
 
 // run is main without the process: testable end to end.

@@ -56,5 +56,5 @@ func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time) 
 		Store: b.Users, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
 		Sessions: sessions, Now: now, Logger: log,
 	})
-	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, now), revoked: revoked, feed: feed, events: bus}
+	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/client"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
@@ -51,7 +52,7 @@ func newFeedEnv(t *testing.T, maxStreams int) *feedEnv {
 
 func (e *feedEnv) client(t *testing.T, name string) (id, secret string) {
 	t.Helper()
-	c, secret, err := e.h.clients.Create(context.Background(), name)
+	c, secret, err := e.h.clients.Create(context.Background(), client.Registration{Name: name, GrantTypes: []string{client.GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
 	}

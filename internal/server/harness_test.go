@@ -52,6 +52,7 @@ type backend interface {
 	refresh.Store
 	jwks.Store
 	client.Store
+	client.ConsentStore
 	Ping(context.Context) error
 	Close() error
 }
@@ -130,7 +131,7 @@ func newHarness(t *testing.T, o options) *harness {
 	case grace < 0:
 		grace = 0
 	}
-	clients := client.NewService(st, c.Now)
+	clients := client.NewService(st, st, c.Now)
 	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now, Feed: feed,
 		Verifier: token.NewVerifier(token.VerifierConfig{Keys: ring, Issuer: issuerURL, Audience: "authd", Revocations: revoked, Now: c.Now}),
 		Tokens: &server.TokenConfig{

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/client"
 	"github.com/authd/authd/token"
 )
 
@@ -248,7 +249,7 @@ func TestTokenRequestErrors(t *testing.T) {
 	h := newHarness(t, options{noThrottle: true})
 	h.register("alice@example.com")
 	ctx := context.Background()
-	conf, secret, err := h.clients.Create(ctx, "backend")
+	conf, secret, err := h.clients.Create(ctx, client.Registration{Name: "backend", GrantTypes: []string{client.GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +333,7 @@ func TestTokenRequestErrors(t *testing.T) {
 func TestConfidentialClientTokens(t *testing.T) {
 	h := newHarness(t, options{})
 	h.register("alice@example.com")
-	conf, secret, err := h.clients.Create(context.Background(), "backend")
+	conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "backend", GrantTypes: []string{client.GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +450,7 @@ func TestRefreshTokenBoundToClient(t *testing.T) {
 	forBackends(t, func(t *testing.T, sqlite bool) {
 		h := newHarness(t, options{sqlite: sqlite})
 		h.register("alice@example.com")
-		conf, secret, err := h.clients.Create(context.Background(), "backend")
+		conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "backend", GrantTypes: []string{client.GrantClientCredentials}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -782,7 +783,7 @@ func TestIntrospect(t *testing.T) {
 	forBackends(t, func(t *testing.T, sqlite bool) {
 		h := newHarness(t, options{sqlite: sqlite})
 		uid := h.register("alice@example.com")
-		conf, secret, err := h.clients.Create(context.Background(), "resource server")
+		conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "resource server", GrantTypes: []string{client.GrantClientCredentials}})
 		if err != nil {
 			t.Fatal(err)
 		}

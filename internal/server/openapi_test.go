@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/client"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/user"
@@ -616,7 +617,7 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 		otherID, _ = sr["session"].(map[string]any)["id"].(string)
 	}
 
-	cl, clientSecret, err := h.clients.Create(ctx, "openapi-test")
+	cl, clientSecret, err := h.clients.Create(ctx, client.Registration{Name: "openapi-test", GrantTypes: []string{client.GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"ConcurrentUse", testConcurrent},
 		{"ConcurrentRevoke", testConcurrentRevoke},
 		{"HostileUserAgent", testHostileUserAgent},
+		{"ClientID", testClientID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +97,7 @@ func testCreateAndGet(t *testing.T, st session.Store) {
 	s.Kind = session.KindToken
 	s.UserAgent = "Mozilla/5.0 ünïcödé ✓ 'quoted' \"double\""
 	s.IP = "2001:db8::1"
+	s.ClientID = "client 'app' ✓"
 	mustCreate(t, st, s, h)
 	got, err := st.SessionByHash(ctx, h, t0.Add(time.Second))
 	if err != nil {
@@ -452,6 +454,56 @@ func testConcurrentRevoke(t *testing.T, st session.Store) {
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Errorf("%d concurrent revokes succeeded, want exactly 1", wins.Load())
+	}
+}
+
+// testClientID: the OAuth client a session was opened for comes back from
+// every read, through session.Manager too; empty (authd's own pages) is a
+// value like any other.
+func testClientID(t *testing.T, st session.Store) {
+	ctx := context.Background()
+	m := session.NewManager(st, session.Config{Now: func() time.Time { return t0 }})
+	tests := []struct{ name, clientID string }{
+		{"none", ""},
+		{"plain", "client-1"},
+		{"separators", "c|1:2:{s:x}"},
+		{"unicode", "app ünïcödé ✓"},
+	}
+	want := map[string]string{} // session ID → client ID
+	for i, tt := range tests {
+		var id string
+		if i%2 == 0 {
+			s, h := New("user-client", t0.Add(time.Duration(i)*time.Second))
+			s.ClientID = tt.clientID
+			mustCreate(t, st, s, h)
+			id = s.ID
+		} else {
+			_, s, err := m.Create(ctx, "user-client", session.KindToken, session.Meta{IP: "192.0.2.1", ClientID: tt.clientID})
+			if err != nil {
+				t.Fatalf("%s: Manager.Create = %v", tt.name, err)
+			}
+			if s.ClientID != tt.clientID {
+				t.Errorf("%s: Manager.Create made ClientID %q, want %q", tt.name, s.ClientID, tt.clientID)
+			}
+			id = s.ID
+		}
+		want[id] = tt.clientID
+		got, err := st.SessionByID(ctx, id, t0)
+		if err != nil {
+			t.Fatalf("%s: SessionByID = %v", tt.name, err)
+		}
+		if got.ClientID != tt.clientID {
+			t.Errorf("%s: SessionByID ClientID = %q, want %q", tt.name, got.ClientID, tt.clientID)
+		}
+	}
+	list, err := st.ListSessions(ctx, "user-client", t0.Add(time.Minute))
+	if err != nil || len(list) != len(tests) {
+		t.Fatalf("ListSessions = %d sessions, %v; want %d", len(list), err, len(tests))
+	}
+	for _, s := range list {
+		if w, ok := want[s.ID]; !ok || s.ClientID != w {
+			t.Errorf("ListSessions: session %s ClientID = %q, want %q", s.ID, s.ClientID, w)
+		}
 	}
 }
 
