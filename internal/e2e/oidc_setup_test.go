@@ -203,17 +203,52 @@ func (a *oidcAuthd) sessions(t *testing.T, cookie string) ([]authdSession, strin
 	return out, string(body)
 }
 
-// appSession finds the session authd opened for clientID: a session whose
-// client_id names it (the device list names apps by that field).
-func (a *oidcAuthd) appSession(t *testing.T, cookie, clientID string) authdSession {
+// appSession finds the session authd opened for an app in the user's
+// device list, as the user sees it: the row of the /account page that
+// names the app (by its registered name), in the browser. It checks that
+// GET /v1/sessions lists that session too, as a token session, and, when
+// the API names the client of each session (client_id), that it names this
+// one.
+func (a *oidcAuthd) appSession(t *testing.T, b *browser, appName, clientID string) authdSession {
 	t.Helper()
-	list, body := a.sessions(t, cookie)
-	for _, s := range list {
-		if s.ClientID == clientID {
-			return s
+	b.open(t, a.Issuer+"/account")
+	b.waitPage(t, "the account page", hasPrefix(a.Issuer+"/account"))
+	type row struct {
+		ID      string `json:"id"`
+		Device  string `json:"device"`
+		Current bool   `json:"current"`
+	}
+	rows := browserValue(t, b, "the account page's sessions", chromedp.Evaluate[[]row](`[...document.querySelectorAll('[data-testid="session"]')].map(li => ({
+  id: li.dataset.sessionId || '',
+  device: (li.querySelector('[data-testid="session-device"]')?.textContent || '').trim(),
+  current: li.classList.contains('current'),
+}))`))
+	var id string
+	for _, r := range rows {
+		if r.Device == appName && !r.Current {
+			id = r.ID
 		}
 	}
-	t.Fatalf("GET /v1/sessions lists no session with client_id %q:\n%s", clientID, body)
+	if id == "" {
+		b.screenshot(t, "account")
+		t.Fatalf("the account page lists no session of %q: %+v", appName, rows)
+	}
+	list, body := a.sessions(t, b.authdCookie(t, a.Issuer))
+	for _, s := range list {
+		if s.ID != id {
+			continue
+		}
+		if s.Kind != "token" {
+			t.Errorf("the app's session %s is of kind %q in GET /v1/sessions, want token", id, s.Kind)
+		}
+		if _, named := s.Raw["client_id"]; !named {
+			t.Logf("GET /v1/sessions does not name the client of a session (no client_id); the account page does, by name")
+		} else if s.ClientID != clientID {
+			t.Errorf("GET /v1/sessions names client %q for the app's session, want %q", s.ClientID, clientID)
+		}
+		return s
+	}
+	t.Fatalf("GET /v1/sessions does not list the session %s the account page shows for %q:\n%s", id, appName, body)
 	return authdSession{}
 }
 

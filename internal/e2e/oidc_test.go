@@ -75,8 +75,10 @@ func TestOIDCWebapp(t *testing.T) {
 
 	// The user's session list shows the app's session.
 	cookie := b.authdCookie(t, a.Issuer)
-	s := a.appSession(t, cookie, clientID)
+	s := a.appSession(t, b, "webapp", clientID)
 	t.Logf("the app's session in GET /v1/sessions: %v", s.Raw)
+	b.screenshot(t, "account")
+	b.open(t, webURL+"/")
 
 	// Sign out through the webapp: its session ends, then authd's.
 	b.click(t, "click sign out", `[data-testid="logout"]`)
@@ -226,12 +228,17 @@ func TestOAuth2Proxy(t *testing.T) {
 		t.Errorf("oauth2-proxy did not log a session refresh:\n%s", proxy.out.String())
 	}
 
-	// Revoke the app's session on authd, as the user would on /account.
+	// The user revokes the app's session on authd's account page.
 	cookie := b.authdCookie(t, a.Issuer)
-	s := a.appSession(t, cookie, clientID)
-	st, body, _, err := a.API.Do(context.Background(), "DELETE", "/v1/sessions/"+s.ID, "", cookie, "")
-	if err != nil || st != http.StatusNoContent {
-		t.Fatalf("DELETE /v1/sessions/%s: %d %s %v", s.ID, st, body, err)
+	s := a.appSession(t, b, "oauth2-proxy", clientID)
+	b.click(t, "revoke "+s.ID, fmt.Sprintf(`[data-session-id=%q] [data-testid="revoke"]`, s.ID))
+	b.waitPage(t, "the account page after revoking", hasPrefix(a.Issuer+"/account"))
+	b.screenshot(t, "revoked")
+	live, _ := a.sessions(t, cookie)
+	for _, x := range live {
+		if x.ID == s.ID {
+			t.Fatalf("GET /v1/sessions still lists the revoked session %s: %v", s.ID, x.Raw)
+		}
 	}
 
 	// The next refresh is refused (invalid_grant): oauth2-proxy drops its
