@@ -2,6 +2,7 @@ package guard_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -30,6 +31,13 @@ type stubAuthd struct {
 type oneKey struct{ k *jwk.Key }
 
 func (o oneKey) Signer() (*jwk.Key, error) { return o.k, nil }
+
+func (o oneKey) SignerFor(alg string) (*jwk.Key, error) {
+	if alg != o.k.Alg {
+		return nil, fmt.Errorf("no %s key", alg)
+	}
+	return o.k, nil
+}
 
 // newStubAuthd starts a stubAuthd; Close stops it. It panics on failure
 // (examples have no *testing.T).

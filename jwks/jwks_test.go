@@ -456,7 +456,7 @@ func TestParseJWKRefuses(t *testing.T) {
 type ring struct {
 	*jwks.Ring
 	clk   *fakeClock
-	store *memstore.Store
+	store jwks.Store
 	kek   jwks.KEK
 }
 
@@ -649,7 +649,7 @@ func TestRingRotateTwice(t *testing.T) {
 	r := newTestRing(t, jwk.EdDSA)
 	first := r.signer(t)
 	r.clk.Advance(time.Minute)
-	a, err := r.Rotate(ctx, jwk.ES256)
+	a, err := r.Rotate(ctx, jwk.EdDSA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -658,7 +658,7 @@ func TestRingRotateTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Alg != jwk.ES256 || b.Alg != jwk.EdDSA {
+	if a.Alg != jwk.EdDSA || b.Alg != jwk.EdDSA {
 		t.Fatalf("algs = %s, %s", a.Alg, b.Alg)
 	}
 	if got := r.published(t); !slices.Equal(got, []string{b.KID, a.KID, first.KID}) {

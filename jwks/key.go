@@ -1,7 +1,9 @@
 // Package jwks manages authd's signing keys: generation (EdDSA by default,
-// ES256 and RS256 for interoperability), sealing of private keys under a
-// key-encryption key, rotation with publish-before-sign, revocation, and
-// the public JWK Set that verifiers fetch. The public key type and its JWK
+// ES256 and RS256 for interoperability; a ring signs with one current key
+// per configured algorithm, such as EdDSA for access tokens and RS256 for
+// ID tokens), sealing of private keys under a key-encryption key,
+// rotation with publish-before-sign, revocation, and the public JWK Set
+// that verifiers fetch. The public key type and its JWK
 // form are package jwk, which resource servers use without this package.
 package jwks
 

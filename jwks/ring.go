@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,13 @@ import (
 type RingConfig struct {
 	Store Store
 	KEK   KEK
-	// Alg is the algorithm of generated keys; default EdDSA.
+	// Algs are the algorithms the ring signs with, each with its own
+	// current key, rotated and retired independently. The first is the
+	// default: Signer's (access tokens). SignerFor serves only these.
+	// Empty: Alg alone.
+	Algs []string
+	// Alg is the one algorithm of a ring that signs with one (Algs
+	// [Alg]); default EdDSA. If both are set, Alg must be Algs[0].
 	Alg string
 	// PublishLead is how long a rotated key is published before it
 	// signs, so every instance and every verifier's JWKS cache knows it
@@ -49,7 +56,8 @@ var ErrUnknownKey = errors.New("jwks: no signing key with that KID")
 var ErrAlreadyRevoked = errors.New("jwks: signing key already revoked")
 
 // ErrNoSigningKey means no key may sign now (all retired, or only keys
-// waiting for their publish lead).
+// waiting for their publish lead), or, from SignerFor, that the ring does
+// not sign with that algorithm at all.
 var ErrNoSigningKey = errors.New("jwks: no active signing key")
 
 // Ring holds an instance's keys, loaded from the store. Readers never
@@ -72,15 +80,20 @@ type openedKey struct {
 	key    *jwk.Key
 }
 
-// NewRing loads the keys, creating the first one when the store has no
-// key that can sign now or later.
+// NewRing loads the keys and gives every configured algorithm that has
+// no current key (one neither retired nor revoked) a new one. Such a key
+// signs at once, as the first key of a new deployment always has: no key
+// of its algorithm exists that it could wait behind, and another instance
+// learns it at its next Reload (ReloadEvery). To publish a key well before
+// an instance signs with it, create it first with `authd keys rotate
+// --alg` (Rotate with an algorithm not yet configured), then add the
+// algorithm to the configuration.
 func NewRing(ctx context.Context, cfg RingConfig) (*Ring, error) {
-	if cfg.Alg == "" {
-		cfg.Alg = jwk.EdDSA
+	algs, err := ringAlgs(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if !jwk.Supported(cfg.Alg) {
-		return nil, fmt.Errorf("jwks: unsupported algorithm %q (want EdDSA, ES256 or RS256)", cfg.Alg)
-	}
+	cfg.Algs, cfg.Alg = algs, algs[0]
 	if cfg.PublishLead <= 0 {
 		cfg.PublishLead = time.Minute
 	}
@@ -96,15 +109,22 @@ func NewRing(ctx context.Context, cfg RingConfig) (*Ring, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.hasFuture() {
+	created := false
+	for _, alg := range cfg.Algs {
+		if r.hasFuture(alg) {
+			continue
+		}
 		now := cfg.Now()
-		k, err := jwk.Generate(cfg.Alg, now, now)
+		k, err := jwk.Generate(alg, now, now)
 		if err != nil {
 			return nil, err
 		}
 		if err := r.store(ctx, k); err != nil {
 			return nil, err
 		}
+		created = true
+	}
+	if created {
 		if err := r.Reload(ctx); err != nil {
 			return nil, err
 		}
@@ -112,14 +132,63 @@ func NewRing(ctx context.Context, cfg RingConfig) (*Ring, error) {
 	return r, nil
 }
 
-// hasFuture reports whether some key is neither retired nor revoked.
-func (r *Ring) hasFuture() bool {
+// ringAlgs returns the configured algorithms, checked: at least one, each
+// supported, none twice.
+func ringAlgs(cfg RingConfig) ([]string, error) {
+	algs := slices.Clone(cfg.Algs)
+	switch {
+	case len(algs) == 0 && cfg.Alg == "":
+		algs = []string{jwk.EdDSA}
+	case len(algs) == 0:
+		algs = []string{cfg.Alg}
+	case cfg.Alg != "" && cfg.Alg != algs[0]:
+		return nil, fmt.Errorf("jwks: Alg %q is not the first of Algs %v", cfg.Alg, algs)
+	}
+	for i, alg := range algs {
+		if !jwk.Supported(alg) {
+			return nil, fmt.Errorf("jwks: unsupported algorithm %q (want EdDSA, ES256 or RS256)", alg)
+		}
+		if slices.Contains(algs[:i], alg) {
+			return nil, fmt.Errorf("jwks: algorithm %s configured twice", alg)
+		}
+	}
+	return algs, nil
+}
+
+// Algs returns the algorithms the ring signs with, the default first.
+func (r *Ring) Algs() []string { return slices.Clone(r.cfg.Algs) }
+
+// current reports whether k is a current key: neither retired (it has
+// no successor) nor revoked.
+func current(k *jwk.Key) bool { return k.RetireAt.IsZero() && k.RevokedAt.IsZero() }
+
+// hasFuture reports whether some key of alg is current.
+func (r *Ring) hasFuture(alg string) bool {
 	for _, k := range r.snapshot() {
-		if k.RetireAt.IsZero() && k.RevokedAt.IsZero() {
+		if k.Alg == alg && current(k) {
 			return true
 		}
 	}
 	return false
+}
+
+// AlgsInUse returns the algorithms of the current keys in the store (keys
+// neither retired nor revoked), in the order of their oldest current key:
+// the algorithms the deployment sharing the store signs with, whatever
+// the configuration of the process asking. Empty for a store without
+// keys.
+func AlgsInUse(ctx context.Context, s Store) ([]string, error) {
+	stored, err := s.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: load keys: %w", err)
+	}
+	var algs []string
+	for _, k := range stored {
+		if k.RetireAt.IsZero() && k.RevokedAt.IsZero() && !slices.Contains(algs, k.Alg) {
+			algs = append(algs, k.Alg)
+		}
+	}
+	return algs, nil
 }
 
 func (r *Ring) snapshot() []*jwk.Key {
@@ -195,13 +264,26 @@ func (r *Ring) reuse(sk *StoredKey) *jwk.Key {
 	return &c
 }
 
-// Signer returns the key to sign with now: the most recently activated
-// key whose activation has come and which is not retired.
-func (r *Ring) Signer() (*jwk.Key, error) {
+// Signer returns the key of the default algorithm (the first configured)
+// to sign with now: see SignerFor.
+func (r *Ring) Signer() (*jwk.Key, error) { return r.signerFor(r.cfg.Algs[0]) }
+
+// SignerFor returns the key of alg to sign with now: the most recently
+// activated key of alg whose activation has come and which is neither
+// retired nor revoked. The error wraps ErrNoSigningKey when alg is not
+// one of the ring's algorithms (Algs), or no key of it may sign now.
+func (r *Ring) SignerFor(alg string) (*jwk.Key, error) {
+	if !slices.Contains(r.cfg.Algs, alg) {
+		return nil, fmt.Errorf("jwks: %q is not one of the signing algorithms (%s): %w", alg, strings.Join(r.cfg.Algs, ", "), ErrNoSigningKey)
+	}
+	return r.signerFor(alg)
+}
+
+func (r *Ring) signerFor(alg string) (*jwk.Key, error) {
 	now := r.cfg.Now()
 	var best *jwk.Key
 	for _, k := range r.snapshot() {
-		if k.ActivateAt.After(now) || (!k.RetireAt.IsZero() && !now.Before(k.RetireAt)) || !k.RevokedAt.IsZero() {
+		if k.Alg != alg || k.ActivateAt.After(now) || (!k.RetireAt.IsZero() && !now.Before(k.RetireAt)) || !k.RevokedAt.IsZero() {
 			continue
 		}
 		if best == nil || k.ActivateAt.After(best.ActivateAt) {
@@ -209,7 +291,7 @@ func (r *Ring) Signer() (*jwk.Key, error) {
 		}
 	}
 	if best == nil {
-		return nil, ErrNoSigningKey
+		return nil, fmt.Errorf("jwks: no %s key may sign now: %w", alg, ErrNoSigningKey)
 	}
 	return best, nil
 }
@@ -271,19 +353,40 @@ func (r *Ring) JWKS() ([]byte, error) {
 	return json.Marshal(set)
 }
 
-// Rotate creates a new key of alg (empty: the configured one). It is
-// published at once and signs from PublishLead on; every current key
-// retires at that instant and stays published for Retain afterwards.
+// Rotate creates a new key of alg (empty: the default algorithm). It is
+// published at once and signs from PublishLead on; every current key of
+// alg retires at that instant and stays published for Retain afterwards.
+// Keys of other algorithms are not touched. alg may be one the ring does
+// not sign with (any jwk.Supported one): the key is then published, and
+// signs once the algorithm is configured (`authd keys rotate --alg`
+// before adding it to --signing-alg).
 func (r *Ring) Rotate(ctx context.Context, alg string) (*jwk.Key, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.rotate(ctx, alg, r.cfg.PublishLead)
 }
 
+// RotateAll rotates every configured algorithm (see Rotate), in the order
+// of Algs, and returns the new keys. On an error it returns the keys made
+// before it.
+func (r *Ring) RotateAll(ctx context.Context) ([]*jwk.Key, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var made []*jwk.Key
+	for _, alg := range r.cfg.Algs {
+		k, err := r.rotate(ctx, alg, r.cfg.PublishLead)
+		if err != nil {
+			return made, err
+		}
+		made = append(made, k)
+	}
+	return made, nil
+}
+
 // rotate is Rotate with a given publish lead; the caller holds mu.
 func (r *Ring) rotate(ctx context.Context, alg string, lead time.Duration) (*jwk.Key, error) {
 	if alg == "" {
-		alg = r.cfg.Alg
+		alg = r.cfg.Algs[0]
 	}
 	now := r.cfg.Now()
 	k, err := jwk.Generate(alg, now, now.Add(lead))
@@ -294,7 +397,7 @@ func (r *Ring) rotate(ctx context.Context, alg string, lead time.Duration) (*jwk
 		return nil, err
 	}
 	for _, old := range r.snapshot() {
-		if old.RetireAt.IsZero() || old.RetireAt.After(k.ActivateAt) {
+		if old.Alg == alg && (old.RetireAt.IsZero() || old.RetireAt.After(k.ActivateAt)) {
 			if err := r.cfg.Store.RetireSigningKey(ctx, old.KID, k.ActivateAt); err != nil {
 				return nil, fmt.Errorf("jwks: retire key %s: %w", old.KID, err)
 			}
@@ -309,10 +412,9 @@ func (r *Ring) rotate(ctx context.Context, alg string, lead time.Duration) (*jwk
 // Revoke withdraws the key kid at once: it leaves the JWKS and stops
 // verifying (its tokens are refused; their sessions live on and get
 // tokens from another key at their next refresh). A key still in service
-// (signing, or waiting to sign) is first replaced by a new key of the
-// configured algorithm that signs at once, without the publish lead, so
-// issuance never stops: a verifier meeting the new kid fetches the JWKS
-// again. It returns that successor, or nil when no rotation was needed.
+// (signing, or waiting to sign) is first replaced by a new key of its own
+// algorithm that signs at once, without the publish lead, so issuance
+// never stops: a verifier meeting the new kid fetches the JWKS again. It returns that successor, or nil when no rotation was needed.
 // Other instances apply the revocation at their next Reload.
 func (r *Ring) Revoke(ctx context.Context, kid string) (*jwk.Key, error) {
 	r.mu.Lock()
@@ -336,7 +438,7 @@ func (r *Ring) Revoke(ctx context.Context, kid string) (*jwk.Key, error) {
 	var successor *jwk.Key
 	if target.RetireAt.IsZero() || target.RetireAt.After(now) {
 		var err error
-		if successor, err = r.rotate(ctx, "", 0); err != nil {
+		if successor, err = r.rotate(ctx, target.Alg, 0); err != nil {
 			return nil, fmt.Errorf("jwks: revoke %q: replace it first: %w", kid, err)
 		}
 	}
@@ -369,17 +471,28 @@ func (r *Ring) Prune(ctx context.Context) (int, error) {
 	return 0, nil
 }
 
-// Due reports whether the signing key is older than every and no
-// successor is pending, i.e. whether a scheduled rotation should run.
+// Due reports whether a scheduled rotation should run: whether some
+// configured algorithm has no current key activated less than every ago
+// (its signing key is older than every and no successor is pending, or
+// it has no current key at all). The rotation then rotates them all
+// (RotateAll), which keeps their keys' ages in step.
 func (r *Ring) Due(every time.Duration) bool {
 	if every <= 0 {
 		return false
 	}
 	now := r.cfg.Now()
-	for _, k := range r.snapshot() {
-		if k.RetireAt.IsZero() && k.RevokedAt.IsZero() && now.Sub(k.ActivateAt) < every {
-			return false
+	keys := r.snapshot()
+	for _, alg := range r.cfg.Algs {
+		fresh := false
+		for _, k := range keys {
+			if k.Alg == alg && current(k) && now.Sub(k.ActivateAt) < every {
+				fresh = true
+				break
+			}
+		}
+		if !fresh {
+			return true
 		}
 	}
-	return true
+	return false
 }

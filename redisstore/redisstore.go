@@ -1,6 +1,6 @@
 // Package redisstore keeps authd's hot, expiring data in Redis: sessions,
-// refresh-token chains, the revocation list and login-throttle counters.
-// Users, signing keys and clients stay in SQL.
+// refresh-token chains, the revocation list, authorization codes and
+// login-throttle counters. Users, signing keys and clients stay in SQL.
 //
 // It works against a standalone Redis, Sentinel or Cluster (Redis ≥ 6.2:
 // GETDEL, SET … KEEPTTL) through github.com/redis/rueidis, with client-side
@@ -47,6 +47,14 @@
 //	P r:<hex(hash)>, P rx:<0..15>    tokens of earlier versions (one key
 //	                                 each), read and moved on first use.
 //
+// Authorization codes (codes.go has the details):
+//
+//	P ac:<hex(hash)>         hash    the code's fields, its redemption and
+//	                                 replay marks; TTL past ExpiresAt by
+//	                                 Options.CodeRetention.
+//	P acx:<0..15>            zset    member raw hash, score ExpiresAt: the
+//	                                 expiry index of DeleteExpiredCodes.
+//
 // Throttle:
 //
 //	P t:<name>:<key>         hash    f (failures), l (last failure, µs);
@@ -78,22 +86,31 @@
 //   - RotateRefresh is one Lua script on the session's chain and used
 //     zset: the read, refresh.Decide's rules and every write happen at
 //     once, whatever the concurrency.
+//   - RedeemCode and ConfirmCode are one Lua script each on the code's
+//     one key: the single use and the replay handshake of the authcode
+//     package doc. CreateCode writes the key and its expiry-index entry in
+//     one pipelined round trip (removing the entry again on a conflict).
 //
 // Round trips: SessionByHash 1, CreateSession 1, SessionByID 2,
 // TouchSession 2, ListSessions 2, RevokeSession 5, RevokeUserSessions 5,
 // CreateRefresh 1, RotateRefresh 1 (3 for a token not in its chain),
-// RefreshByHash 1, throttle Wait/Fail/Reset 1.
+// RefreshByHash 1, CreateCode 1, RedeemCode 1, ConfirmCode 1, throttle
+// Wait/Fail/Reset 1.
 //
 // Where this backend reads the contracts in its own way:
 //
 //   - A revoked session is deleted at once (only its revocation-list entry
 //     stays), so its ID and hash are no longer "stored": ErrConflict is
 //     returned for IDs and hashes of unrevoked sessions only.
-//   - DeleteExpiredSessions/DeleteExpiredRefresh count the expiry-index
-//     entries they remove, whether Redis had already expired the keys or
-//     not. Index entries whose keys are certainly gone by TTL (ExpiresAt
-//     older than Now − TTLMargin) are also trimmed on every create, so the
+//   - DeleteExpiredSessions, DeleteExpiredRefresh and DeleteExpiredCodes
+//     count the expiry-index entries they remove, whether Redis had
+//     already expired the keys or not. Index entries whose keys are
+//     certainly gone by TTL (ExpiresAt older than Now − TTLMargin, and
+//     CodeRetention for codes) are also trimmed on every create, so the
 //     indexes stay bounded even if nobody sweeps.
+//   - An authorization code's key expires CodeRetention after its
+//     ExpiresAt even if nobody sweeps: a replay later than that is an
+//     unknown code (ErrNotFound), as on the SQL stores after the sweep.
 //   - RevokedSessions leaves out sessions whose ExpiresAt is older than
 //     Now − TTLMargin (their keys have expired) and revocations older than
 //     RevocationRetention.
@@ -140,16 +157,23 @@ type Options struct {
 	// RevokedSessions; it must cover the access-token lifetime plus leeway
 	// (and the revocation feed's backlog). Default 25 hours.
 	RevocationRetention time.Duration
+	// CodeRetention is how long an authorization code's key outlives its
+	// ExpiresAt (on top of TTLMargin), so that a late replay is still
+	// recognised as one (RFC 9700 §4.5) rather than as an unknown code.
+	// Default 10 minutes.
+	CodeRetention time.Duration
 }
 
-// Store is a Redis-backed session.Store and refresh.Store. It is safe
-// for concurrent use.
+// Store is a Redis-backed session.Store, refresh.Store and authcode.Store.
+// It is safe for concurrent use.
 type Store struct {
 	c      rueidis.Client
 	prefix string
 	now    func() time.Time
 	margin time.Duration
 	retain time.Duration
+
+	codeRetain time.Duration
 }
 
 // Open connects to Redis. url is one of
@@ -192,6 +216,9 @@ func open(ctx context.Context, co rueidis.ClientOption, opts Options) (*Store, e
 	if opts.RevocationRetention <= 0 {
 		opts.RevocationRetention = 25 * time.Hour
 	}
+	if opts.CodeRetention <= 0 {
+		opts.CodeRetention = 10 * time.Minute
+	}
 	co.DisableCache = true // a revocation must be seen at once
 	// Fail fast: rueidis would retry read-only commands on network errors
 	// until the request deadline, so an outage would cost every request
@@ -201,7 +228,8 @@ func open(ctx context.Context, co rueidis.ClientOption, opts Options) (*Store, e
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: connect: %w", err)
 	}
-	s := &Store{c: c, prefix: opts.Prefix, now: opts.Now, margin: opts.TTLMargin, retain: opts.RevocationRetention}
+	s := &Store{c: c, prefix: opts.Prefix, now: opts.Now, margin: opts.TTLMargin, retain: opts.RevocationRetention,
+		codeRetain: opts.CodeRetention}
 	if err := s.Ping(ctx); err != nil {
 		c.Close()
 		return nil, err

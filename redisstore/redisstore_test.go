@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/authcode"
+	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/redisstore"
 	"github.com/authd/authd/redisstore/redistest"
 	"github.com/authd/authd/refresh"
@@ -33,6 +35,14 @@ func backends(t *testing.T, fn func(t *testing.T, url string)) {
 func TestSessionConformance(t *testing.T) {
 	backends(t, func(t *testing.T, url string) {
 		sessiontest.Run(t, func(t *testing.T) session.Store {
+			return redistest.NewStore(t, url, redisstore.Options{})
+		})
+	})
+}
+
+func TestCodeConformance(t *testing.T) {
+	backends(t, func(t *testing.T, url string) {
+		authcodetest.Run(t, func(t *testing.T) authcode.Store {
 			return redistest.NewStore(t, url, redisstore.Options{})
 		})
 	})
@@ -144,7 +154,9 @@ func TestTTL(t *testing.T) {
 		margin := 30 * time.Second
 		prefix := redistest.Prefix()
 		retain := 2 * time.Hour
-		st := redistest.NewStore(t, url, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, TTLMargin: margin, RevocationRetention: retain})
+		codeRetain := 10 * time.Minute
+		st := redistest.NewStore(t, url, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, TTLMargin: margin,
+			RevocationRetention: retain, CodeRetention: codeRetain})
 		ctx := context.Background()
 		s, h := sessiontest.New("user-ttl", t0) // expires t0+24h: TTL 25h
 		if err := st.CreateSession(ctx, s, h); err != nil {
@@ -165,6 +177,13 @@ func TestTTL(t *testing.T) {
 		if err := st.RevokeSession(ctx, revoked.ID, now); err != nil {
 			t.Fatal(err)
 		}
+		code := authcodetest.New(t0) // expires t0+60s: TTL 1h1m + the retention
+		if err := st.CreateCode(ctx, code); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.RedeemCode(ctx, code.Hash, t0); err != nil {
+			t.Fatal(err)
+		}
 		thr := redisstore.NewThrottle(st, "ttl", throttle.Config{Forget: time.Hour, Now: func() time.Time { return now }})
 		if _, err := thr.Reserve(ctx, "k"); err != nil {
 			t.Fatal(err)
@@ -176,6 +195,8 @@ func TestTTL(t *testing.T) {
 		c := st.Client()
 		bound := func(k string) (time.Duration, bool) {
 			switch {
+			case strings.Contains(k, ":ac:"), strings.Contains(k, ":acx:"):
+				return code.ExpiresAt.Sub(now) + codeRetain + margin, true
 			case strings.Contains(k, ":h:"), strings.HasSuffix(k, "}"), strings.HasSuffix(k, ":ss"):
 				return s.ExpiresAt.Sub(now) + margin, true
 			case strings.HasSuffix(k, ":rt"), strings.HasSuffix(k, ":g"):
@@ -208,8 +229,8 @@ func TestTTL(t *testing.T) {
 			}
 			checked++
 		}
-		if checked < 9 {
-			t.Errorf("checked %d keys (%v), want at least 9: lookup, ID, user index, session expiry index, refresh, generations, refresh expiry index, revocation list, throttle", checked, keys)
+		if checked < 11 {
+			t.Errorf("checked %d keys (%v), want at least 11: lookup, ID, user index, session expiry index, refresh, generations, refresh expiry index, revocation list, throttle, code, code expiry index", checked, keys)
 		}
 	})
 }
@@ -512,6 +533,28 @@ func TestTouchRevokeRace(t *testing.T) {
 		}
 		if list, err := st.ListSessions(ctx, "user-race", t0); err != nil || len(list) != 0 {
 			t.Errorf("ListSessions = %d, %v; want none", len(list), err)
+		}
+	})
+}
+
+// TestCodePastRetention: a code created already past its retention (its
+// key gets the minimum TTL; the index trim on create would drop its entry
+// if it ran after the ZADD) is still listed for DeleteExpiredCodes, which
+// deletes and counts it.
+func TestCodePastRetention(t *testing.T) {
+	backends(t, func(t *testing.T, url string) {
+		now := t0.Add(time.Hour)
+		st := redistest.NewStore(t, url, redisstore.Options{Now: func() time.Time { return now }})
+		ctx := context.Background()
+		c := authcodetest.New(t0.Add(-time.Minute))
+		if err := st.CreateCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.DeleteExpiredCodes(ctx, t0.Add(time.Microsecond)); err != nil || n != 1 {
+			t.Errorf("DeleteExpiredCodes = %d, %v; want 1", n, err)
+		}
+		if _, err := st.RedeemCode(ctx, c.Hash, now); !errors.Is(err, authd.ErrNotFound) {
+			t.Errorf("after the sweep: RedeemCode = %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -9,20 +9,28 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Signers gives the key to sign with. jwks.Ring implements it.
+// Signers gives the keys to sign with. jwks.Ring implements it.
 type Signers interface {
+	// Signer returns the key of the default algorithm, which signs
+	// access tokens.
 	Signer() (*jwk.Key, error)
+	// SignerFor returns the key of alg, for ID and logout tokens (each
+	// client's id_token_signed_response_alg); an error when there is
+	// none.
+	SignerFor(alg string) (*jwk.Key, error)
 }
 
-// Issuer mints access tokens.
+// Issuer mints access tokens, ID tokens and logout tokens.
 type Issuer struct {
 	Keys Signers
 	// URL is the issuer identifier, the tokens' iss: authd's public URL,
 	// as its RFC 8414 metadata names it and verifiers expect it.
 	URL      string
-	Audience string        // aud
-	TTL      time.Duration // default 10 minutes
-	Now      func() time.Time
+	Audience string        // aud of access tokens
+	TTL      time.Duration // access tokens' lifetime; default 10 minutes
+	// IDTTL is ID tokens' lifetime; default DefaultIDTokenTTL.
+	IDTTL time.Duration
+	Now   func() time.Time
 }
 
 // Grant is what an access token is issued for.

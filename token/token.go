@@ -1,6 +1,9 @@
 // Package token issues and verifies authd's access tokens (RFC 9068 JWTs)
-// and keeps the set of revoked sessions every verification consults.
-// Refresh tokens are package refresh's.
+// and keeps the set of revoked sessions every verification consults. It
+// also issues OpenID Connect ID tokens and back-channel logout tokens and
+// checks an RP-Initiated Logout's id_token_hint (idtoken.go); each token
+// type has its own typ, so none passes for another. Refresh tokens are
+// package refresh's.
 //
 // Verification follows RFC 8725 and ASVS 5.0 V9: the algorithm comes from
 // our key, never from the token; the header may carry only alg, kid and

@@ -991,7 +991,8 @@ func TestIssueNoKey(t *testing.T) {
 
 type noKeys struct{}
 
-func (noKeys) Signer() (*jwk.Key, error) { return nil, jwks.ErrNoSigningKey }
+func (noKeys) Signer() (*jwk.Key, error)          { return nil, jwks.ErrNoSigningKey }
+func (noKeys) SignerFor(string) (*jwk.Key, error) { return nil, jwks.ErrNoSigningKey }
 
 // TestVerifyConcurrent: Verify is safe for concurrent use (run with -race)
 // while the revocation set changes.

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/user"
 	"golang.org/x/term"
@@ -203,16 +205,24 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 
 func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate" && args[0] != "revoke") {
-		return usageError{"keys: want list, rotate or revoke KID"}
+		return usageError{"keys: want list, rotate [--alg ALG] or revoke KID"}
 	}
 	sub := args[0]
 	nargs := 0
 	if sub == "revoke" {
 		nargs = 1
 	}
-	c, fs, err := adminFlags("keys "+sub, args[1:], nargs, getenv, stderr, nil)
+	var only string
+	c, fs, err := adminFlags("keys "+sub, args[1:], nargs, getenv, stderr, func(fs *flag.FlagSet) {
+		if sub == "rotate" {
+			fs.StringVar(&only, "alg", "", "rotate only this algorithm's key (EdDSA, ES256 or RS256); default: every algorithm the deployment signs with")
+		}
+	})
 	if err != nil {
 		return err
+	}
+	if only != "" && !jwk.Supported(only) {
+		return usageError{fmt.Sprintf("keys rotate: --alg %q is not EdDSA, ES256 or RS256", only)}
 	}
 	log, err := newLogger(c, stderr)
 	if err != nil {
@@ -227,26 +237,50 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: b.Keys, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead})
+	// The algorithms the deployment signs with are those of the store's
+	// current keys, not this command's --signing-alg (whose default may
+	// not be the serving instances' setting); only a store without keys
+	// takes them from --signing-alg, as `authd serve` would.
+	algs, err := jwks.AlgsInUse(ctx, b.Keys)
+	if err != nil {
+		return err
+	}
+	if len(algs) == 0 {
+		if algs, err = c.signingAlgs(); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	ring, err := jwks.NewRing(ctx, jwks.RingConfig{Store: b.Keys, KEK: kek, Algs: algs, Retain: c.keyRetain(), PublishLead: c.KeyPublishLead})
 	if err != nil {
 		return err
 	}
 	if sub == "rotate" {
-		k, err := ring.Rotate(ctx, c.SigningAlg)
-		if err != nil {
+		var made []*jwk.Key
+		if only != "" {
+			k, err := ring.Rotate(ctx, only)
+			if err != nil {
+				return err
+			}
+			made = append(made, k)
+		} else if made, err = ring.RotateAll(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "new %s key %s: published now, signs from %s\n", k.Alg, k.KID, k.ActivateAt.Format(time.RFC3339))
+		for _, k := range made {
+			fmt.Fprintf(stdout, "new %s key %s: published now, signs from %s\n", k.Alg, k.KID, k.ActivateAt.Format(time.RFC3339))
+		}
+		if only != "" && !slices.Contains(algs, only) {
+			fmt.Fprintf(stdout, "%s was not among the algorithms the deployment signs with (%s): authd signs with it once --signing-alg lists it\n", only, strings.Join(algs, ", "))
+		}
 	}
 	if sub == "revoke" {
 		if err := revokeKey(ctx, ring, fs.Arg(0), stdout); err != nil {
 			return err
 		}
 	}
-	signer, _ := ring.Signer()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tCREATED\tSIGNS FROM\tRETIRED\tSTATUS")
 	for _, k := range ring.Keys() {
+		signer, _ := ring.SignerFor(k.Alg)
 		status := "published"
 		switch {
 		case !k.RevokedAt.IsZero():

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/authd/authd/authcode"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/jwks"
@@ -31,9 +33,10 @@ import (
 //     (--database): they are few, long-lived, written rarely, and must
 //     survive anything; a consent refers to a user and a client, and goes
 //     when either is deleted.
-//   - Sessions, refresh-token chains and the revocation list are hot and
-//     expiring: in the SQL store by default, in Redis with --redis, whose
-//     keys expire by themselves and which several instances share.
+//   - Sessions, refresh-token chains, the revocation list and
+//     authorization codes are hot and expiring: in the SQL store by
+//     default, in Redis with --redis, whose keys expire by themselves and
+//     which several instances share.
 //   - Login-throttle counters must be shared by every instance that may
 //     serve the same users, or an attacker multiplies their guesses by the
 //     number of instances: in Redis with --redis, in PostgreSQL's throttle
@@ -43,6 +46,7 @@ type Backend struct {
 	Users    user.Store
 	Sessions session.Store // and the revocation list
 	Refresh  refresh.Store
+	Codes    authcode.Store // with the refresh chains: both are redeemed once
 	Keys     jwks.Store
 	Clients  client.Store
 	Consents client.ConsentStore // next to Clients and Users: a consent refers to both
@@ -123,7 +127,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -143,7 +147,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -160,7 +164,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Keys: st, Clients: st, Consents: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
@@ -172,11 +176,12 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 }
 
 // withRedis opens --redis and returns sql with the hot, expiring data
-// moved there: sessions (and the revocation list), refresh chains and
-// login-throttle counters, whose keys expire by themselves. Users, keys,
-// clients and consents stay in sql. On error sql is left open for the caller.
+// moved there: sessions (and the revocation list), refresh chains,
+// authorization codes and login-throttle counters, whose keys expire by
+// themselves. Users, keys, clients and consents stay in sql. On error sql
+// is left open for the caller.
 func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
-	rs, err := redisstore.Open(ctx, c.Redis, redisstore.Options{Prefix: c.RedisPrefix})
+	rs, err := redisstore.Open(ctx, c.Redis, redisstore.Options{Prefix: c.RedisPrefix, CodeRetention: codeReplayWindow})
 	if err != nil {
 		return nil, fmt.Errorf("open redis %s: %w", redact.URL(c.Redis), redact.Err(err, c.Redis))
 	}
@@ -188,6 +193,7 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Users:    sql.Users,
 		Sessions: rs,
 		Refresh:  rs,
+		Codes:    rs,
 		Keys:     sql.Keys,
 		Clients:  sql.Clients,
 		Consents: sql.Consents,
@@ -199,4 +205,21 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		pings:  append(append([]func(context.Context) error{}, sql.pings...), rs.Ping),
 		closes: append([]func() error{rs.Close}, sql.closes...),
 	}, nil
+}
+
+// codeReplayWindow is how long an authorization code is kept past its
+// expiry: a replay within it is still recognised as one, and ends the
+// session the code's first redemption created (RFC 6749 §4.1.2, RFC 9700
+// §4.5), where a code already swept would only be unknown. The sweep
+// keeps codes that long, and Redis keys live that long.
+const codeReplayWindow = 10 * time.Minute
+
+// sweepCodes deletes the authorization codes that expired more than
+// codeReplayWindow before now.
+func sweepCodes(ctx context.Context, codes authcode.Store, now time.Time) (int, error) {
+	n, err := codes.DeleteExpiredCodes(ctx, now.Add(-codeReplayWindow))
+	if err != nil {
+		return 0, fmt.Errorf("sweep authorization codes: %w", err)
+	}
+	return n, nil
 }

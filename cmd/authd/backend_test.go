@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/authd/authd"
+	"github.com/authd/authd/authcode"
+	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/pgstore/pgtest"
 	"github.com/authd/authd/redisstore/redistest"
 	"github.com/authd/authd/throttle"
@@ -27,7 +32,7 @@ func TestBackendShapes(t *testing.T) {
 		postgres bool // --database is a fresh PostgreSQL database
 		database string
 		redis    bool // --redis is the test Redis
-		// users, keys, clients, consents; sessions, refresh chains; the throttle's type.
+		// users, keys, clients, consents; sessions, refresh chains, codes; the throttle's type.
 		sql, hot, throttle string
 		swept              bool // the throttle's counters need sweeping
 		memory             bool
@@ -61,9 +66,10 @@ func TestBackendShapes(t *testing.T) {
 			got := map[string]string{
 				"Users": fmt.Sprintf("%T", b.Users), "Keys": fmt.Sprintf("%T", b.Keys), "Clients": fmt.Sprintf("%T", b.Clients),
 				"Consents": fmt.Sprintf("%T", b.Consents),
-				"Sessions": fmt.Sprintf("%T", b.Sessions), "Refresh": fmt.Sprintf("%T", b.Refresh),
+				"Sessions": fmt.Sprintf("%T", b.Sessions), "Refresh": fmt.Sprintf("%T", b.Refresh), "Codes": fmt.Sprintf("%T", b.Codes),
 			}
-			want := map[string]string{"Users": tt.sql, "Keys": tt.sql, "Clients": tt.sql, "Consents": tt.sql, "Sessions": tt.hot, "Refresh": tt.hot}
+			want := map[string]string{"Users": tt.sql, "Keys": tt.sql, "Clients": tt.sql, "Consents": tt.sql,
+				"Sessions": tt.hot, "Refresh": tt.hot, "Codes": tt.hot}
 			for field, w := range want {
 				if got[field] != w {
 					t.Errorf("Backend.%s is a %s, want a %s", field, got[field], w)
@@ -85,6 +91,37 @@ func TestBackendShapes(t *testing.T) {
 			if err := b.Ping(ctx); err != nil {
 				t.Errorf("Ping: %v", err)
 			}
+			testSweepCodes(t, b.Codes)
 		})
+	}
+}
+
+// testSweepCodes: the sweep keeps a code codeReplayWindow past its
+// expiry, so its replay is still caught, and deletes it after that.
+func testSweepCodes(t *testing.T, codes authcode.Store) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	mk := func(expiredFor time.Duration) *authcode.Code {
+		c := authcodetest.New(now.Add(-expiredFor - time.Minute))
+		c.ExpiresAt = now.Add(-expiredFor)
+		if err := codes.CreateCode(ctx, c); err != nil {
+			t.Fatalf("CreateCode = %v", err)
+		}
+		if _, err := codes.RedeemCode(ctx, c.Hash, c.CreatedAt); err != nil {
+			t.Fatalf("RedeemCode = %v", err)
+		}
+		return c
+	}
+	recent := mk(codeReplayWindow - time.Minute)
+	old := mk(codeReplayWindow + time.Minute)
+	if n, err := sweepCodes(ctx, codes, now); err != nil || n != 1 {
+		t.Errorf("sweepCodes = %d, %v; want 1 (the code expired longer than %v ago)", n, err, codeReplayWindow)
+	}
+	if _, err := codes.RedeemCode(ctx, recent.Hash, now); !errors.Is(err, authd.ErrTokenReused) {
+		t.Errorf("replay of a code expired %v ago = %v, want ErrTokenReused", codeReplayWindow-time.Minute, err)
+	}
+	if _, err := codes.RedeemCode(ctx, old.Hash, now); !errors.Is(err, authd.ErrNotFound) {
+		t.Errorf("replay of a swept code = %v, want ErrNotFound", err)
 	}
 }

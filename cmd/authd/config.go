@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,7 +82,7 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.RefreshLifetime, "refresh-token-lifetime", 30*24*time.Hour, "absolute lifetime of a token session (its refresh-token chain)")
 	fs.DurationVar(&c.RefreshIdle, "refresh-token-idle", 7*24*time.Hour, "a token session unused for this long ends")
 	fs.DurationVar(&c.KeyPublishLead, "key-publish-lead", time.Minute, "a rotated key is published this long before it signs (longer than verifiers' JWKS cache and instances' reload)")
-	fs.StringVar(&c.SigningAlg, "signing-alg", "EdDSA", "algorithm of new signing keys: EdDSA, ES256 or RS256")
+	fs.StringVar(&c.SigningAlg, "signing-alg", "EdDSA,RS256", "algorithms authd signs with, comma-separated, each with its own key (EdDSA, ES256, RS256): the first signs access tokens; ID tokens are RS256 (OpenID Connect Core §15.1) unless a client registered another")
 	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", "", "32-byte key (base64) sealing signing keys at rest; default: generated into <data-dir>/kek (development only)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -196,8 +197,8 @@ func (c *config) validate(serving bool) error {
 	if c.DBMaxConns < 1 {
 		errs = append(errs, errors.New("--database-max-conns must be at least 1"))
 	}
-	if !jwk.Supported(c.SigningAlg) {
-		errs = append(errs, fmt.Errorf("--signing-alg must be EdDSA, ES256 or RS256, not %q", c.SigningAlg))
+	if _, err := c.signingAlgs(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.KeyPublishLead < time.Second || c.KeyPublishLead > time.Hour {
 		errs = append(errs, errors.New("--key-publish-lead must be between 1s and 1h"))
@@ -268,6 +269,24 @@ func (c *config) validate(serving bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// signingAlgs parses --signing-alg: a comma-separated list of known
+// algorithms, at least one, none twice; the first is the default (access
+// tokens).
+func (c *config) signingAlgs() ([]string, error) {
+	var algs []string
+	for _, a := range strings.Split(c.SigningAlg, ",") {
+		a = strings.TrimSpace(a)
+		switch {
+		case !jwk.Supported(a):
+			return nil, fmt.Errorf("--signing-alg: %q is not EdDSA, ES256 or RS256 (want a comma-separated list, such as EdDSA,RS256)", a)
+		case slices.Contains(algs, a):
+			return nil, fmt.Errorf("--signing-alg: %s is listed twice", a)
+		}
+		algs = append(algs, a)
+	}
+	return algs, nil
 }
 
 func (c *config) proxies() ([]netip.Prefix, error) {

@@ -1018,39 +1018,58 @@ func TestUserAddErrors(t *testing.T) {
 	}
 }
 
-// TestKeysListAndRotate: `keys list` shows the signing key; `keys rotate`
-// adds a pending key that signs after the publish lead and retires the
-// current one at that moment; both are listed with their status.
+// TestKeysListAndRotate: `keys list` shows the signing keys (on a new data
+// dir one per default algorithm, EdDSA and RS256); `keys rotate` adds a
+// pending key per algorithm that signs after the publish lead and retires
+// that algorithm's current key at that moment; all are listed with their
+// status.
 func TestKeysListAndRotate(t *testing.T) {
 	dir := t.TempDir()
-	rows := func() [][]string {
-		out := mustRun(t, "", "keys", "list", "--data-dir", dir)
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if len(lines) < 2 || !strings.HasPrefix(lines[0], "KID") {
-			t.Fatalf("keys list printed %q", out)
-		}
-		var r [][]string
-		for _, l := range lines[1:] {
-			r = append(r, strings.Fields(l))
-		}
-		return r
+	first := keyRows(t, dir)
+	if len(first) != 2 || first[0][1] != "EdDSA" || first[1][1] != "RS256" {
+		t.Fatalf("a new data dir lists %q, want an EdDSA and an RS256 key", first)
 	}
-	first := rows()
-	if len(first) != 1 || first[0][1] != "EdDSA" || first[0][len(first[0])-1] != "signing" {
-		t.Fatalf("a new data dir lists %q, want one signing EdDSA key", first)
+	for _, r := range first {
+		if r[len(r)-1] != "signing" {
+			t.Fatalf("a new data dir lists %q, want both signing", first)
+		}
 	}
 	out := mustRun(t, "", "keys", "rotate", "--data-dir", dir, "--key-publish-lead", "1m")
-	if !strings.Contains(out, "published now") {
-		t.Errorf("keys rotate printed %q", out)
+	if strings.Count(out, "published now") != 2 {
+		t.Errorf("keys rotate printed %q, want a new key per algorithm", out)
 	}
-	after := rows()
-	if len(after) != 2 {
-		t.Fatalf("after a rotation %d keys listed, want 2: %q", len(after), after)
+	after := keyRows(t, dir)
+	if len(after) != 4 {
+		t.Fatalf("after a rotation %d keys listed, want 4: %q", len(after), after)
 	}
-	if after[0][0] != first[0][0] || after[0][len(after[0])-1] != "signing" || after[0][4] == "-" {
-		t.Errorf("the old key after rotation: %q, want still signing, with a retirement time", after[0])
+	for i, old := range first {
+		a := after[i]
+		if a[0] != old[0] || a[len(a)-1] != "signing" || a[4] == "-" {
+			t.Errorf("the old %s key after rotation: %q, want still signing, with a retirement time", old[1], a)
+		}
 	}
-	if after[1][len(after[1])-1] != "pending" || after[1][4] != "-" {
-		t.Errorf("the new key: %q, want pending, not retired", after[1])
+	for _, a := range after[2:] {
+		if a[len(a)-1] != "pending" || a[4] != "-" {
+			t.Errorf("the new key: %q, want pending, not retired", a)
+		}
 	}
+	if after[2][1] == after[3][1] {
+		t.Errorf("the new keys are both %s, want one per algorithm", after[2][1])
+	}
+}
+
+// keyRows runs `keys list` on dir and returns its rows split into fields
+// (KID, ALG, CREATED, SIGNS FROM, RETIRED, STATUS…).
+func keyRows(t *testing.T, dir string, extra ...string) [][]string {
+	t.Helper()
+	out := mustRun(t, "", append([]string{"keys", "list", "--data-dir", dir}, extra...)...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "KID") {
+		t.Fatalf("keys list printed %q", out)
+	}
+	var r [][]string
+	for _, l := range lines[1:] {
+		r = append(r, strings.Fields(l))
+	}
+	return r
 }

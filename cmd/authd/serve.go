@@ -200,6 +200,9 @@ func (m *Main) Run(ctx context.Context) error {
 			if _, err := b.Refresh.DeleteExpiredRefresh(ctx, time.Now().Add(-grace)); err != nil {
 				return 0, err
 			}
+			if _, err := sweepCodes(ctx, b.Codes, time.Now().Add(-grace)); err != nil {
+				return 0, err
+			}
 			for _, sw := range m.sweeps {
 				if _, err := sw(ctx); err != nil {
 					return 0, err

@@ -28,6 +28,13 @@ type services struct {
 // set: until every access token it could hold has expired.
 func (c *config) revocationKeep() time.Duration { return c.AccessTokenTTL + token.MaxLeeway }
 
+// keyRetain is how long a retired signing key stays published: until
+// every token it signed has expired, access tokens and ID tokens
+// (token.DefaultIDTokenTTL) alike.
+func (c *config) keyRetain() time.Duration {
+	return max(c.AccessTokenTTL, token.DefaultIDTokenTTL) + token.MaxLeeway
+}
+
 func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time) services {
 	revoked := token.NewRevocationSet(now)
 	keep := c.revocationKeep()

@@ -81,8 +81,12 @@ func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issu
 	if err != nil {
 		return nil, err
 	}
+	algs, err := c.signingAlgs()
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
 	ring, err := jwks.NewRing(ctx, jwks.RingConfig{
-		Store: b.Keys, KEK: kek, Alg: c.SigningAlg, Retain: c.revocationKeep(), PublishLead: c.KeyPublishLead, Now: now,
+		Store: b.Keys, KEK: kek, Algs: algs, Retain: c.keyRetain(), PublishLead: c.KeyPublishLead, Now: now,
 		// A key revoked by any process is published on the bus; through
 		// the revocation feed it reaches resource servers (guard drops it
 		// from its JWKS cache).
@@ -135,8 +139,8 @@ func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issu
 // rotate` may have added a key, `authd keys revoke` withdrawn one; the
 // reload interval is jwks.ReloadEvery, so a revoked key stops verifying
 // everywhere within a second, and at most a quarter of the publish lead,
-// so every instance knows a key before it signs), rotates on schedule and
-// prunes keys no longer published.
+// so every instance knows a key before it signs), rotates every signing
+// algorithm on schedule and prunes keys no longer published.
 func maintainKeys(ctx context.Context, ring *jwks.Ring, every, lead time.Duration, log *slog.Logger) {
 	t := time.NewTicker(min(jwks.ReloadEvery, lead/4))
 	defer t.Stop()
@@ -154,10 +158,13 @@ func maintainKeys(ctx context.Context, ring *jwks.Ring, every, lead time.Duratio
 			continue
 		}
 		if ring.Due(every) {
-			if k, err := ring.Rotate(ctx, ""); err != nil {
-				log.Error("scheduled key rotation", "err", err)
-			} else {
+			// Every algorithm at once, so their keys age in step.
+			made, err := ring.RotateAll(ctx)
+			for _, k := range made {
 				log.Info("signing key rotated", "kid", k.KID, "alg", k.Alg, "signs_from", k.ActivateAt)
+			}
+			if err != nil {
+				log.Error("scheduled key rotation", "err", err)
 			}
 		}
 		if n, err := ring.Prune(ctx); err != nil {
