@@ -330,7 +330,7 @@ type openidClientResult struct {
 // NODE_EXTRA_CA_CERTS only), an authorization URL with PKCE, state and
 // nonce that Chromium follows through authd's login and consent pages, the
 // code grant with the callback URL, UserInfo, a refresh, a revocation and
-// a refresh refused after it.
+// a refresh refused after it; as a confidential and as a public client.
 func TestOpenIDClient(t *testing.T) {
 	modules := oidcTool(t, "AUTHD_TEST_OPENID_CLIENT")
 	requireChromium(t)
@@ -341,11 +341,24 @@ func TestOpenIDClient(t *testing.T) {
 		}
 		t.Skip("node not found: apt-get install nodejs (bash .ci/run does)")
 	}
+	t.Run("confidential", func(t *testing.T) { testOpenIDClient(t, node, modules, false) })
+	t.Run("public", func(t *testing.T) { testOpenIDClient(t, node, modules, true) })
+}
+
+// testOpenIDClient runs the script as a confidential client
+// (client_secret_post, openid-client's default with a secret) or as a
+// public one (token_endpoint_auth_method none: PKCE alone).
+func testOpenIDClient(t *testing.T, node, modules string, public bool) {
 	a := newOIDCAuthd(t)
 	cb := startCallbackServer(t)
-	clientID, secret := a.addClient(t, "openid-client",
-		"--redirect-uri", cb.URL,
-		"--scopes", "openid email profile offline_access")
+	args := []string{"--redirect-uri", cb.URL, "--scopes", "openid email profile offline_access"}
+	if public {
+		args = append(args, "--public")
+	}
+	clientID, secret := a.addClient(t, "openid-client", args...)
+	if public != (secret == "") {
+		t.Fatalf("authd client add (public %v) printed client_secret %q", public, secret)
+	}
 	a.start(t)
 	a.API.Register(t, oidcEmail, oidcPassword)
 
@@ -416,6 +429,11 @@ func TestOpenIDClient(t *testing.T) {
 	if callback.Query().Get("error") != "" {
 		t.Fatalf("authd answered the authorization request with an error: %s", callback)
 	}
+	// A second between signing in and redeeming the code, so that the
+	// time of authentication (auth_time, in whole seconds) and the time
+	// of the code grant differ, and a refreshed ID token that confuses
+	// them is caught every time.
+	time.Sleep(1100 * time.Millisecond)
 	if _, err := io.WriteString(stdin, callback.String()+"\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -452,6 +470,19 @@ func TestOpenIDClient(t *testing.T) {
 	if !r.Refresh.NewAccessToken || !r.Refresh.Rotated {
 		t.Errorf("refresh: new access token %v, rotated refresh token %v", r.Refresh.NewAccessToken, r.Refresh.Rotated)
 	}
+	// OIDC Core §12.2: an ID token from a refresh keeps iss, sub and aud,
+	// and auth_time is still the time of the original authentication.
+	if rc := r.Refresh.IDTokenClaims; rc != nil {
+		for _, k := range []string{"iss", "sub", "aud", "auth_time"} {
+			was, now := jsonText(r.Claims[k]), jsonText(rc[k])
+			if now != was {
+				t.Errorf("refreshed ID token: %s = %s, the first one said %s (OIDC Core §12.2)", k, now, was)
+			}
+		}
+		if _, ok := rc["nonce"]; ok {
+			t.Logf("the refreshed ID token carries a nonce (%v)", rc["nonce"])
+		}
+	}
 	if !r.AfterRevocation.Refused || r.AfterRevocation.Error != "invalid_grant" {
 		t.Errorf("refresh after revocation: %+v, want refused with invalid_grant", r.AfterRevocation)
 	}
@@ -466,6 +497,11 @@ func TestOpenIDClient(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("the script did not exit")
 	}
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func audIncludes(aud any, id string) bool {

@@ -9,7 +9,8 @@
 //   stdin   the callback URL the browser was sent to  (one line)
 //   stdout  {"ok": true, ...results}                  or {"ok": false, "step": ..., "error": ...}
 //
-// Environment: ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SCOPE.
+// Environment: ISSUER, CLIENT_ID, CLIENT_SECRET (empty for a public
+// client), REDIRECT_URI, SCOPE.
 import * as client from 'openid-client';
 import { createInterface } from 'node:readline';
 
@@ -49,8 +50,12 @@ async function main() {
 
   step = 'discovery';
   // A string as the third argument is the client secret; openid-client
-  // then authenticates with client_secret_post.
-  const config = await client.discovery(issuer, env('CLIENT_ID'), env('CLIENT_SECRET'));
+  // then authenticates with client_secret_post. Without one the client is
+  // public: token_endpoint_auth_method none, PKCE alone.
+  const secret = process.env.CLIENT_SECRET;
+  const config = secret
+    ? await client.discovery(issuer, env('CLIENT_ID'), secret)
+    : await client.discovery(issuer, env('CLIENT_ID'), undefined, client.None());
   const meta = config.serverMetadata();
 
   step = 'authorization url';
