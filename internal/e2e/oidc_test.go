@@ -103,6 +103,14 @@ func TestOIDCWebapp(t *testing.T) {
 	if c := b.cookies(t, a.Issuer+"/")[authdCookie]; c != nil {
 		t.Errorf("the browser still holds %s after end_session", authdCookie)
 	}
+	// The app's own session on authd (its refresh chain) ended with it:
+	// a fresh sign-in elsewhere no longer lists it.
+	other, _ := a.sessions(t, a.API.Login(t, oidcEmail, oidcPassword))
+	for _, x := range other {
+		if x.ID == s.ID {
+			t.Errorf("after end_session, GET /v1/sessions still lists the app's session: %v", x.Raw)
+		}
+	}
 	// Signing in again needs the password: authd's session is gone.
 	b.click(t, "click sign in", `[data-testid="login"]`)
 	b.waitPage(t, "authd's login page again", func(ps pageState) bool {
