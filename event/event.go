@@ -38,16 +38,19 @@ type Cause string
 
 // The causes of SessionRevoked.
 const (
-	CauseLogout          Cause = "logout"           // the session's own holder signed out
-	CauseRevokedByUser   Cause = "revoked_by_user"  // from another of the user's sessions
-	CauseSignOutOthers   Cause = "sign_out_others"  // "sign out everywhere else"
-	CausePasswordChanged Cause = "password_changed" // ASVS 5.0 7.4.3
-	CauseUserDisabled    Cause = "user_disabled"
-	CauseUserDeleted     Cause = "user_deleted"
-	CauseRefreshReused   Cause = "refresh_reused" // a used refresh token came back: theft
-	CauseTokenRevoked    Cause = "token_revoked"  // RFC 7009 revocation of one of its tokens
-	CauseReplaced        Cause = "replaced"       // a new sign-in presented it (session fixation, ASVS 5.0 7.2.4)
-	CauseAborted         Cause = "aborted"        // a sign-in that failed half-way; the session was never handed out
+	CauseLogout           Cause = "logout"           // the session's own holder signed out
+	CauseRevokedByUser    Cause = "revoked_by_user"  // from another of the user's sessions
+	CauseSignOutOthers    Cause = "sign_out_others"  // "sign out everywhere else"
+	CausePasswordChanged  Cause = "password_changed" // ASVS 5.0 7.4.3
+	CauseUserDisabled     Cause = "user_disabled"
+	CauseUserDeleted      Cause = "user_deleted"
+	CauseRefreshReused    Cause = "refresh_reused"    // a used refresh token came back: theft
+	CauseTokenRevoked     Cause = "token_revoked"     // RFC 7009 revocation of one of its tokens
+	CauseReplaced         Cause = "replaced"          // a new sign-in presented it (session fixation, ASVS 5.0 7.2.4)
+	CauseAborted          Cause = "aborted"           // a sign-in that failed half-way; the session was never handed out
+	CauseCodeReused       Cause = "code_reused"       // its authorization code was redeemed twice (RFC 6749 §4.1.2)
+	CauseEndSession       Cause = "end_session"       // the app signed the user out (OIDC RP-Initiated Logout)
+	CauseConsentWithdrawn Cause = "consent_withdrawn" // the user withdrew the app's consent
 	// CauseElsewhere: revoked by another instance or process; this one
 	// learned it from the store. Consumers that record events (audit,
 	// webhooks) skip these: the instance that caused it recorded it.

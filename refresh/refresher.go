@@ -100,6 +100,7 @@ type Grant struct {
 // Start opens a token session for a user who just authenticated and
 // returns the first refresh token of its chain.
 func (r *Refresher) Start(ctx context.Context, userID, clientID, scope string, meta session.Meta) (*Grant, error) {
+	meta.ClientID = clientID // the device list names the app; back-channel logout tells it
 	_, sess, err := r.cfg.Sessions.Create(ctx, userID, session.KindToken, meta)
 	if err != nil {
 		return nil, err

@@ -99,7 +99,7 @@ type issueClaims struct {
 	ExpiresAt int64  `json:"exp"`
 	IssuedAt  int64  `json:"iat"`
 	ID        string `json:"jti"`
-	SessionID string `json:"sid"`
+	SessionID string `json:"sid,omitempty"`
 	ClientID  string `json:"client_id"`
 	Scope     string `json:"scope,omitempty"`
 }

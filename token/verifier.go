@@ -170,8 +170,14 @@ func (v *Verifier) parse(tok string, parser *jwt.Parser) (*Claims, string, error
 		return nil, "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	// RFC 9068 §2.2: these claims are required.
-	if wc.Subject == "" || wc.SessionID == "" || wc.ID == "" || wc.IssuedAt == nil || wc.ExpiresAt == nil || wc.ClientID == "" {
-		return nil, "", fmt.Errorf("%w: a required claim (sub, sid, jti, iat, exp, client_id) is missing", ErrInvalid)
+	if wc.Subject == "" || wc.ID == "" || wc.IssuedAt == nil || wc.ExpiresAt == nil || wc.ClientID == "" {
+		return nil, "", fmt.Errorf("%w: a required claim (sub, jti, iat, exp, client_id) is missing", ErrInvalid)
+	}
+	// sid names the session the token lives and dies with. Only a
+	// client_credentials token has none: its sub is the client itself
+	// (RFC 9068 §2.2), and Claims.Client says so.
+	if wc.SessionID == "" && wc.Subject != wc.ClientID {
+		return nil, "", fmt.Errorf("%w: a required claim (sid) is missing", ErrInvalid)
 	}
 	kid, _ := t.Header["kid"].(string)
 	return &Claims{
@@ -182,7 +188,7 @@ func (v *Verifier) parse(tok string, parser *jwt.Parser) (*Claims, string, error
 }
 
 func (v *Verifier) checkRevoked(c *Claims) (*Claims, error) {
-	if v.cfg.Revocations != nil && v.cfg.Revocations.Revoked(c.SessionID) {
+	if c.SessionID != "" && v.cfg.Revocations != nil && v.cfg.Revocations.Revoked(c.SessionID) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrRevoked)
 	}
 	return c, nil

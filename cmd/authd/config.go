@@ -59,6 +59,7 @@ type config struct {
 	KeyRotation        time.Duration
 	Scopes             string
 	PublicClientID     string
+	PasswordGrant      string
 	TokenCacheSize     int
 	FeedMaxStreams     int
 	KeyPublishLead     time.Duration
@@ -112,7 +113,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Scopes, "scopes", "read write", "space-separated scopes clients may request (none requested: all)")
 	fs.IntVar(&c.TokenCacheSize, "token-cache-size", 10000, "verified access tokens remembered until they expire (revocation is still checked every time); -1 disables")
 	fs.IntVar(&c.FeedMaxStreams, "feed-max-streams-per-client", server.DefaultMaxStreamsPerClient, "concurrent revocation-feed streams one client may hold on this instance; more get 429")
-	fs.StringVar(&c.PublicClientID, "public-client-id", "authd", "client_id of first-party public clients (no secret)")
+	fs.StringVar(&c.PublicClientID, "public-client-id", "authd", "client_id of authd's own first-party public client (no secret; the token demo)")
+	fs.StringVar(&c.PasswordGrant, "password-grant", "off", "on or off: the OAuth password grant (RFC 9700 §2.4: MUST NOT be used; the code flow replaces it)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take after SIGTERM")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep serving this long with /readyz at 503 so load balancers stop routing here first (a second signal ends the process at once)")
 }
@@ -249,6 +251,15 @@ func (c *config) validate(serving bool) error {
 		}
 		if c.Audience == "" || c.PublicClientID == "" {
 			errs = append(errs, errors.New("--audience and --public-client-id must not be empty"))
+		}
+		if c.PasswordGrant != "on" && c.PasswordGrant != "off" {
+			errs = append(errs, fmt.Errorf("--password-grant must be on or off, not %q", c.PasswordGrant))
+		}
+		if kind, _, _ := c.databaseKind(); c.Issuer == "" && (kind == "postgres" || c.Redis != "") {
+			// One deployment, one issuer: instances sharing a store that
+			// each defaulted to their own address would refuse each
+			// other's tokens (iss differs).
+			errs = append(errs, errors.New("with a shared store (PostgreSQL or Redis) every instance needs the same --issuer: the public URL clients reach authd at"))
 		}
 		if c.Issuer != "" {
 			if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

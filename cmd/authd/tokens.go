@@ -126,7 +126,8 @@ func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issu
 		Issuer:    &token.Issuer{Keys: ring, URL: issuerURL, Audience: c.Audience, TTL: c.AccessTokenTTL, Now: now},
 		Refresher: refresher, Keys: ring, Clients: svc.clients,
 		IssuerURL: issuerURL, Scopes: strings.Fields(c.Scopes), PublicClientID: c.PublicClientID,
-		AccessTTL: c.AccessTokenTTL,
+		AccessTTL: c.AccessTokenTTL, Codes: b.Codes, PasswordGrant: c.PasswordGrant == "on",
+		IDTokenAlgs: ring.Algs(), HintKeys: ring,
 	}
 	// The device-cookie key (internal/server/device.go) is derived from the
 	// KEK too: every instance recognises a device another one marked.

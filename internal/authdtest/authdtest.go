@@ -98,6 +98,11 @@ func (l *lockedBuffer) String() string {
 
 var listening = regexp.MustCompile(`authd listening on (https?://\S+)`)
 
+// SharedIssuer is the --issuer Start gives instances on a shared store
+// (PostgreSQL or Redis) when the test sets none: authd refuses to start
+// there without one, and instances of one deployment share it.
+const SharedIssuer = "http://authd.test"
+
 // Start runs `authd serve --addr 127.0.0.1:0` with args (add
 // --data-dir/--database yourself; cheap Argon2 and no throttling are added
 // unless args set them) and waits until it listens. The process is killed
@@ -112,6 +117,10 @@ func Start(t testing.TB, args ...string) *Instance {
 	}
 	if !strings.Contains(joined, " --login-throttle") {
 		all = append(all, "--login-throttle", "off")
+	}
+	if !strings.Contains(joined, " --issuer") && (strings.Contains(joined, " --redis ") || strings.Contains(joined, "postgres://")) {
+		// A shared store needs one issuer for the whole deployment.
+		all = append(all, "--issuer", SharedIssuer)
 	}
 	all = append(all, args...)
 	in := &Instance{Args: args, cmd: exec.Command(bin, all...), stderr: &lockedBuffer{}, done: make(chan struct{})}

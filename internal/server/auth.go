@@ -97,7 +97,9 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 			return nil, authd.ErrUnauthenticated
 		}
 		claims, err := s.cfg.Verifier.Verify(tok)
-		if err != nil {
+		if err != nil || claims.SessionID == "" {
+			// No sid: a client_credentials token, whose subject is a
+			// client, not a user; authd's own API serves users only.
 			return nil, errBadToken
 		}
 		return &caller{UserID: claims.Subject, SessionID: claims.SessionID, Kind: session.KindToken, Scope: claims.Scope}, nil

@@ -219,7 +219,7 @@ func FuzzReturnTo(f *testing.F) {
 		"/%2F/evil.example", "/%5Cevil.example", "/%2f%2fevil.example", "/%252F%252Fevil.example",
 		"https://evil.example/", "javascript:alert(1)", "/\t/evil.example", " /account", "/\x00",
 		"/%00", "/%0a/evil.example", "/\u0085", "/%c2%85", "/\xff", "/%ff", "/%zz", "/a@evil.example",
-		"/..//evil.example", "/.//evil.example", "/?//evil.example", "/#//evil.example", "/" + strings.Repeat("a", 2048),
+		"/..//evil.example", "/.//evil.example", "/?//evil.example", "/#//evil.example", "/" + strings.Repeat("a", 4096),
 	} {
 		f.Add(s)
 	}
@@ -228,7 +228,7 @@ func FuzzReturnTo(f *testing.F) {
 		if got == "" {
 			return
 		}
-		if got != raw || len(got) > 2048 {
+		if got != raw || len(got) > 4096 {
 			t.Fatalf("safeReturnTo(%q) = %q, want the value itself or \"\"", raw, got)
 		}
 		dec, err := url.PathUnescape(got)

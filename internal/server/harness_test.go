@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/authcode"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/server"
@@ -53,6 +54,7 @@ type backend interface {
 	jwks.Store
 	client.Store
 	client.ConsentStore
+	authcode.Store
 	Ping(context.Context) error
 	Close() error
 }
@@ -79,6 +81,8 @@ type options struct {
 	noThrottle         bool
 	trusted            string
 	storeWrap          func(backend) backend
+	rs256              bool          // the ring signs RS256 too (ID tokens' default)
+	noPasswordGrant    bool          // --password-grant=off (the tests of the grant turn it on)
 	grace              time.Duration // refresh grace; 0 means the default 10 s, negative means none
 	accessTTL          time.Duration
 	// throttle builds the login throttles (default: throttle.New).
@@ -120,7 +124,11 @@ func newHarness(t *testing.T, o options) *harness {
 	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second, Events: bus})
 	users := user.NewService(user.Config{Store: st, Hasher: password.NewHasher(testParams, 4),
 		Sessions: sessions, Now: c.Now})
-	ring, err := jwks.NewRing(context.Background(), jwks.RingConfig{Store: st, KEK: jwks.NewKEK(), Retain: keep, Now: c.Now})
+	algs := []string{"EdDSA"}
+	if o.rs256 {
+		algs = append(algs, "RS256") // an RSA key costs ~100 ms: only for the tests that need one
+	}
+	ring, err := jwks.NewRing(context.Background(), jwks.RingConfig{Store: st, KEK: jwks.NewKEK(), Algs: algs, Retain: keep, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +147,7 @@ func newHarness(t *testing.T, o options) *harness {
 			Refresher: refresh.New(refresh.Config{Store: st, Sessions: sessions, Grace: grace, Now: c.Now}),
 			Keys:      ring, Clients: clients, IssuerURL: issuerURL, Scopes: []string{"read", "write"},
 			PublicClientID: "authd", AccessTTL: o.accessTTL,
+			Codes: st, PasswordGrant: !o.noPasswordGrant, IDTokenAlgs: ring.Algs(), HintKeys: ring,
 		},
 	}
 	if !o.noThrottle {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/authcode"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/token"
@@ -32,6 +33,16 @@ type TokenConfig struct {
 	PublicClientID string
 	// AccessTTL is the access-token lifetime, for expires_in.
 	AccessTTL time.Duration
+	// Codes stores authorization codes.
+	Codes authcode.Store
+	// PasswordGrant enables RFC 6749 §4.3 (--password-grant=on); RFC
+	// 9700 §2.4 says it MUST NOT be used, so it is off by default.
+	PasswordGrant bool
+	// IDTokenAlgs are the algorithms the key ring can sign ID tokens
+	// with (id_token_signing_alg_values_supported); the default is RS256.
+	IDTokenAlgs []string
+	// HintKeys verify an id_token_hint at end_session (the key ring).
+	HintKeys token.Keys
 }
 
 // oauthError is an RFC 6749 §5.2 error response.
@@ -138,39 +149,68 @@ func (s *Server) requireClient(w http.ResponseWriter, r *http.Request) (clientID
 // they fail it has answered (401 invalid_client, or 503 when the store
 // is down) and ok is false.
 func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, id, secret string) (clientID string, ok bool) {
+	c, ok := s.authenticateClientFull(w, r, id, secret)
+	if !ok {
+		return "", false
+	}
+	return c.ID, true
+}
+
+func (s *Server) authenticateClientFull(w http.ResponseWriter, r *http.Request, id, secret string) (*client.Client, bool) {
 	c, err := s.cfg.Tokens.Clients.Authenticate(r.Context(), id, secret)
 	if errors.Is(err, authd.ErrUnauthenticated) {
 		err = errBadClient
 	}
 	if err != nil {
 		s.writeOAuthFailure(w, r, err)
-		return "", false
+		return nil, false
 	}
-	return c.ID, true
+	return c, true
 }
 
-// clientOf authenticates the client of a token request: HTTP Basic for
-// confidential clients, or the public client ID. ok is false after an
-// error response was written.
-func (s *Server) clientOf(w http.ResponseWriter, r *http.Request, form url.Values) (string, bool) {
+// clientOf authenticates the client of a token request (RFC 6749 §2.3):
+// a confidential client by HTTP Basic (client_secret_basic) or by
+// client_id and client_secret in the body (client_secret_post) — one
+// method only — and a public client by its client_id alone (it proves
+// itself with PKCE). A confidential client without its secret is refused.
+// No client_id at all is the built-in first-party client. ok is false
+// after an error response was written.
+func (s *Server) clientOf(w http.ResponseWriter, r *http.Request, form url.Values) (*client.Client, bool) {
 	tc := s.cfg.Tokens
-	if id, secret, has := basicClient(r); has {
-		cid, ok := s.authenticateClient(w, r, id, secret)
+	id, secret, basic := basicClient(r)
+	if basic && form.Has("client_secret") {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "use one client authentication method, not two")
+		return nil, false
+	}
+	if !basic && form.Has("client_secret") {
+		id, secret, basic = form.Get("client_id"), form.Get("client_secret"), true
+	}
+	if basic {
+		c, ok := s.authenticateClientFull(w, r, id, secret)
 		if !ok {
-			return "", false
+			return nil, false
 		}
-		if fid := form.Get("client_id"); fid != "" && fid != cid {
+		if fid := form.Get("client_id"); fid != "" && fid != c.ID {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "client_id does not match the authenticated client")
-			return "", false
+			return nil, false
 		}
-		return cid, true
+		return c, true
 	}
 	cid := form.Get("client_id")
 	if cid == "" || cid == tc.PublicClientID {
-		return tc.PublicClientID, true
+		return s.builtinClient(), true
+	}
+	c, err := tc.Clients.Get(r.Context(), cid)
+	switch {
+	case errors.Is(err, authd.ErrNotFound):
+	case err != nil:
+		s.writeOAuthFailure(w, r, err)
+		return nil, false
+	case c.Public:
+		return c, true
 	}
 	writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "unknown client, or a confidential client without its credentials")
-	return "", false
+	return nil, false
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +218,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	clientID, ok := s.clientOf(w, r, form)
+	c, ok := s.clientOf(w, r, form)
 	if !ok {
 		return
 	}
@@ -188,16 +228,46 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token_delivery must be body or cookie")
 		return
 	}
-	switch gt := form.Get("grant_type"); gt {
-	case "password":
-		s.passwordGrant(w, r, form, clientID)
-	case "refresh_token":
-		s.refreshGrant(w, r, form, clientID)
+	gt := form.Get("grant_type")
+	switch gt {
 	case "":
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
+		return
+	case client.GrantAuthorizationCode, client.GrantRefreshToken, client.GrantClientCredentials:
+	case client.GrantPassword:
+		if !s.cfg.Tokens.PasswordGrant {
+			// RFC 9700 §2.4: the password grant MUST NOT be used; it is
+			// off unless --password-grant=on.
+			writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "the password grant is disabled")
+			return
+		}
 	default:
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "supported: password, refresh_token")
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "supported: "+strings.Join(s.grantTypes(), ", "))
+		return
 	}
+	if !c.AllowsGrant(gt) {
+		writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use the "+gt+" grant")
+		return
+	}
+	switch gt {
+	case client.GrantAuthorizationCode:
+		s.codeGrant(w, r, form, c)
+	case client.GrantRefreshToken:
+		s.refreshGrant(w, r, form, c)
+	case client.GrantClientCredentials:
+		s.clientCredentialsGrant(w, r, form, c)
+	case client.GrantPassword:
+		s.passwordGrant(w, r, form, c)
+	}
+}
+
+// grantTypes are the grants the token endpoint serves.
+func (s *Server) grantTypes() []string {
+	gt := []string{client.GrantAuthorizationCode, client.GrantRefreshToken, client.GrantClientCredentials}
+	if s.cfg.Tokens.PasswordGrant {
+		gt = append(gt, client.GrantPassword)
+	}
+	return gt
 }
 
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
@@ -214,30 +284,6 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
 	w.Write(b)
-}
-
-// handleMetadata is RFC 8414 authorization server metadata.
-func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
-	base := strings.TrimSuffix(s.cfg.Tokens.IssuerURL, "/")
-	md := map[string]any{
-		"issuer":                                        base,
-		"token_endpoint":                                base + "/oauth2/token",
-		"revocation_endpoint":                           base + "/oauth2/revoke",
-		"introspection_endpoint":                        base + "/oauth2/introspect",
-		"jwks_uri":                                      base + "/.well-known/jwks.json",
-		"grant_types_supported":                         []string{"password", "refresh_token"},
-		"response_types_supported":                      []string{},
-		"scopes_supported":                              s.cfg.Tokens.Scopes,
-		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "none"},
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "none"},
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		// Not in RFC 8414: where resource servers follow revocations.
-		"authd_revocation_feed_endpoint": base + "/v1/revocations",
-	}
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	w.Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
-	writeJSONCached(w, md)
 }
 
 func writeJSONCached(w http.ResponseWriter, v any) {

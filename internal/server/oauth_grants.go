@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd/authd/client"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/token"
@@ -22,11 +23,28 @@ type tokenResponse struct {
 	ExpiresIn    int    `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
+	IDToken      string `json:"id_token,omitempty"`
 }
+
+// tokenIssue is what the token endpoint answers a grant with.
+type tokenIssue struct {
+	userID  string
+	sess    *session.Session
+	client  *client.Client
+	scope   string
+	refresh string // "": none
+	// For the ID token (scope openid), OIDC Core §2:
+	nonce    string
+	authTime time.Time
+	amr      []string
+}
+
+func expiresIn(exp, now time.Time) int { return int(exp.Sub(now).Round(time.Second) / time.Second) }
 
 // passwordGrant is RFC 6749 §4.3. It exists for first-party clients;
 // the login throttle applies exactly as for POST /v1/session.
-func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.Values, clientID string) {
+func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.Values, c *client.Client) {
+	clientID := c.ID
 	tc := s.cfg.Tokens
 	username, pw := form.Get("username"), form.Get("password")
 	if username == "" || pw == "" {
@@ -57,10 +75,12 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.
 	}
 	s.users.put(u.ID, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
 	s.log.InfoContext(ctx, "token login", "user_id", u.ID, "session_id", sess.ID, "client_id", clientID, "ip", ip)
-	s.issueTokens(w, r, u.ID, sess, clientID, scope, g.Token)
+	s.issueTokens(w, r, tokenIssue{userID: u.ID, sess: sess, client: c, scope: scope, refresh: g.Token,
+		authTime: sess.CreatedAt, amr: []string{"pwd"}})
 }
 
-func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.Values, clientID string) {
+func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.Values, c *client.Client) {
+	clientID := c.ID
 	tc := s.cfg.Tokens
 	presented := form.Get("refresh_token")
 	if presented == "" && form.Get("refresh_token_delivery") == "cookie" {
@@ -88,7 +108,10 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.V
 		s.writeOAuthFailure(w, r, err)
 		return
 	}
-	s.issueTokens(w, r, g.Refresh.UserID, g.Session, clientID, g.Scope, g.Token)
+	// OIDC Core §12.2: an ID token may come with a refresh; auth_time
+	// stays the sign-in's (the session's start), and it has no nonce.
+	s.issueTokens(w, r, tokenIssue{userID: g.Refresh.UserID, sess: g.Session, client: c, scope: g.Scope, refresh: g.Token,
+		authTime: g.Session.CreatedAt, amr: []string{"pwd"}})
 }
 
 // scopeOf checks a requested scope against the allowed set.
@@ -112,15 +135,24 @@ func (s *Server) scopeOf(requested string, within []string) (string, bool) {
 	return strings.Join(out, " "), true
 }
 
-func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, userID string, sess *session.Session, clientID, scope, refresh string) {
+func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, ti tokenIssue) {
 	tc := s.cfg.Tokens
-	at, exp, err := tc.Issuer.Issue(token.Grant{UserID: userID, SessionID: sess.ID, ClientID: clientID, Scope: scope, NotAfter: sess.ExpiresAt})
+	sess := ti.sess
+	at, exp, err := tc.Issuer.Issue(token.Grant{UserID: ti.userID, SessionID: sess.ID, ClientID: ti.client.ID, Scope: ti.scope, NotAfter: sess.ExpiresAt})
 	if err != nil {
 		s.writeOAuthFailure(w, r, err)
 		return
 	}
+	var idt string
+	if slices.Contains(strings.Fields(ti.scope), "openid") {
+		if idt, err = s.idToken(r, ti, at); err != nil {
+			s.writeOAuthFailure(w, r, err)
+			return
+		}
+	}
+	refresh := ti.refresh
 	w.Header().Set("Pragma", "no-cache")
-	if r.PostForm.Get("refresh_token_delivery") == "cookie" {
+	if r.PostForm.Get("refresh_token_delivery") == "cookie" && refresh != "" {
 		// The refresh token goes only into an HttpOnly cookie scoped to
 		// this endpoint: never into the body, never readable by scripts.
 		http.SetCookie(w, &http.Cookie{Name: RefreshCookieName, Value: refresh, Path: "/oauth2/token",
@@ -129,9 +161,42 @@ func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, userID stri
 		refresh = ""
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken: at, TokenType: "Bearer", ExpiresIn: int(exp.Sub(s.cfg.Now()).Round(time.Second) / time.Second),
-		RefreshToken: refresh, Scope: scope,
+		AccessToken: at, TokenType: "Bearer", ExpiresIn: expiresIn(exp, s.cfg.Now()),
+		RefreshToken: refresh, Scope: ti.scope, IDToken: idt,
 	})
+}
+
+// idToken is OIDC Core §2's ID token for the grant: aud is the client,
+// sid the app's session (the one back-channel logout names), at_hash
+// binds it to the access token issued with it (§3.1.3.6).
+func (s *Server) idToken(r *http.Request, ti tokenIssue, accessToken string) (string, error) {
+	c := token.IDClaims{
+		Subject: ti.userID, Audience: ti.client.ID, Nonce: ti.nonce, SessionID: ti.sess.ID,
+		AccessToken: accessToken, AMR: ti.amr, AuthTime: ti.authTime, Alg: s.idTokenAlg(ti.client),
+	}
+	if slices.Contains(strings.Fields(ti.scope), "email") {
+		u, err := s.userBody(r.Context(), ti.userID)
+		if err != nil {
+			return "", err
+		}
+		c.Email = u.Email
+		verified := false // authd does not verify addresses yet
+		c.EmailVerified = &verified
+	}
+	return s.cfg.Tokens.Issuer.IssueID(c)
+}
+
+// idTokenAlg is the client's registered id_token_signed_response_alg, or
+// RS256 (OIDC Core §15.1), or the ring's first algorithm without RS256.
+func (s *Server) idTokenAlg(c *client.Client) string {
+	algs := s.cfg.Tokens.IDTokenAlgs
+	if c.IDTokenAlg != "" && slices.Contains(algs, c.IDTokenAlg) {
+		return c.IDTokenAlg
+	}
+	if slices.Contains(algs, "RS256") || len(algs) == 0 {
+		return "RS256"
+	}
+	return algs[0]
 }
 
 // RefreshCookieName is the refresh-token cookie of browser token mode. The

@@ -23,10 +23,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	clientID, ok := s.clientOf(w, r, form)
+	c, ok := s.clientOf(w, r, form)
 	if !ok {
 		return
 	}
+	clientID := c.ID
 	tok := form.Get("token")
 	if tok == "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "token is required")
@@ -52,6 +53,13 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			// RFC 7009 §2.1: only the client a token was issued to may
 			// revoke it (a confidential client's tokens need its secret).
 			s.writeOAuthFailure(w, r, errForeignToken)
+			return
+		}
+		if c.SessionID == "" {
+			// A client_credentials token has no session: nothing to end
+			// (it expires with its short lifetime).
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
 			return
 		}
 		if err := s.cfg.Sessions.End(ctx, c.SessionID, event.CauseTokenRevoked); err != nil {

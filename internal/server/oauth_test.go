@@ -249,7 +249,7 @@ func TestTokenRequestErrors(t *testing.T) {
 	h := newHarness(t, options{noThrottle: true})
 	h.register("alice@example.com")
 	ctx := context.Background()
-	conf, secret, err := h.clients.Create(ctx, client.Registration{Name: "backend", GrantTypes: []string{client.GrantClientCredentials}})
+	conf, secret, err := h.clients.Create(ctx, client.Registration{Name: "backend", GrantTypes: []string{client.GrantPassword, client.GrantRefreshToken, client.GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,10 +284,9 @@ func TestTokenRequestErrors(t *testing.T) {
 		{"unknown param is ignored", "", good + "&x=1", nil, 200, ""},
 		{"body over 64 KiB", "", good + "&pad=" + strings.Repeat("a", 64<<10), nil, 413, "invalid_request"},
 		{"malformed form", "", "grant_type=password&username=%zz", nil, 400, "invalid_request"},
-		{"authorization_code", "", form("grant_type", "authorization_code", "code", "x", "redirect_uri", "https://x.test/cb"), nil, 400, "unsupported_grant_type"},
-		{"client_credentials", "", form("grant_type", "client_credentials"), nil, 400, "unsupported_grant_type"},
-		{"client_credentials, authenticated", "", form("grant_type", "client_credentials"),
-			map[string]string{"Authorization": basicAuth(conf.ID, secret)}, 400, "unsupported_grant_type"},
+		{"authorization_code without PKCE", "", form("grant_type", "authorization_code", "code", "x", "redirect_uri", "https://x.test/cb"), nil, 400, "invalid_request"},
+		{"authorization_code, unknown code", "", form("grant_type", "authorization_code", "code", "x", "code_verifier", strings.Repeat("v", 43)), nil, 400, "invalid_grant"},
+		{"client_credentials, public client", "", form("grant_type", "client_credentials"), nil, 400, "unauthorized_client"},
 		{"implicit-ish", "", form("grant_type", "token"), nil, 400, "unsupported_grant_type"},
 		{"case matters", "", form("grant_type", "PASSWORD", "username", "alice@example.com", "password", testPassword), nil, 400, "unsupported_grant_type"},
 		{"missing grant_type", "", form("username", "alice@example.com", "password", testPassword), nil, 400, "invalid_request"},
@@ -333,7 +332,7 @@ func TestTokenRequestErrors(t *testing.T) {
 func TestConfidentialClientTokens(t *testing.T) {
 	h := newHarness(t, options{})
 	h.register("alice@example.com")
-	conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "backend", GrantTypes: []string{client.GrantClientCredentials}})
+	conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "backend", GrantTypes: []string{client.GrantPassword, client.GrantRefreshToken, client.GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +449,7 @@ func TestRefreshTokenBoundToClient(t *testing.T) {
 	forBackends(t, func(t *testing.T, sqlite bool) {
 		h := newHarness(t, options{sqlite: sqlite})
 		h.register("alice@example.com")
-		conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "backend", GrantTypes: []string{client.GrantClientCredentials}})
+		conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "backend", GrantTypes: []string{client.GrantPassword, client.GrantRefreshToken, client.GrantClientCredentials}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -783,7 +782,7 @@ func TestIntrospect(t *testing.T) {
 	forBackends(t, func(t *testing.T, sqlite bool) {
 		h := newHarness(t, options{sqlite: sqlite})
 		uid := h.register("alice@example.com")
-		conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "resource server", GrantTypes: []string{client.GrantClientCredentials}})
+		conf, secret, err := h.clients.Create(context.Background(), client.Registration{Name: "resource server", GrantTypes: []string{client.GrantPassword, client.GrantRefreshToken, client.GrantClientCredentials}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -931,10 +930,10 @@ func TestJWKSAndMetadata(t *testing.T) {
 			t.Errorf("metadata %s = %v, want %s", k, md[k], v)
 		}
 	}
-	if got := toString(md["grant_types_supported"]); got != "[password refresh_token]" {
+	if got := toString(md["grant_types_supported"]); got != "[authorization_code refresh_token client_credentials password]" {
 		t.Errorf("grant_types_supported = %v", md["grant_types_supported"])
 	}
-	if got := toString(md["scopes_supported"]); got != "[read write]" {
+	if got := toString(md["scopes_supported"]); got != "[read write openid email profile offline_access]" {
 		t.Errorf("scopes_supported = %v", md["scopes_supported"])
 	}
 	if iss := claimsOf(t, p.AccessToken).Iss; iss != md["issuer"] {

@@ -617,7 +617,7 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 		otherID, _ = sr["session"].(map[string]any)["id"].(string)
 	}
 
-	cl, clientSecret, err := h.clients.Create(ctx, client.Registration{Name: "openapi-test", GrantTypes: []string{client.GrantClientCredentials}})
+	cl, clientSecret, err := h.clients.Create(ctx, client.Registration{Name: "openapi-test", GrantTypes: []string{client.GrantPassword, client.GrantRefreshToken, client.GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 
 // pageNames are the templates under web/templates, each rendered inside
 // layout.html.
-var pageNames = []string{"register", "login", "account", "demo", "error"}
+var pageNames = []string{"register", "login", "account", "demo", "error", "consent", "logout"}
 
 var pageTemplates = func() map[string]*template.Template {
 	out := make(map[string]*template.Template, len(pageNames))
@@ -86,6 +86,7 @@ func (s *Server) pageRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /account/password", s.pagePasswordPost)
 	m.HandleFunc("POST /account/sessions/{id}/revoke", s.pageRevokePost)
 	m.HandleFunc("POST /account/sessions/revoke-others", s.pageRevokeOthersPost)
+	m.HandleFunc("POST /account/apps/{client}/withdraw", s.pageWithdrawConsentPost)
 	m.HandleFunc("GET /demo/token", s.pageDemo)
 	m.HandleFunc("GET /static/{file}", serveStatic)
 }
@@ -103,8 +104,17 @@ type pageData struct {
 	ReturnTo string
 	Closed   bool // registration closed
 	Sessions []sessionView
-	Tokens   bool // token mode is on (demo page)
+	Apps     []appView // apps the user gave consent to
+	Tokens   bool      // token mode is on (demo page)
 	Scripts  []string
+	// Consent is the consent page's content (authorize.go).
+	Consent *consentView
+	// Logout is the end-session confirmation's content (oidc.go).
+	Logout *logoutView
+	// FormActions are CSP sources a form on the page may end up at: a
+	// form whose POST is redirected to an OAuth client (the consent
+	// form, the login on the way back to /oauth2/authorize).
+	FormActions []string
 }
 
 type sessionView struct {
@@ -122,6 +132,7 @@ var notices = map[string]string{
 	"password":    "Your password was changed. Your other devices were signed out.",
 	"revoked":     "The device was signed out.",
 	"revoked-all": "All your other devices were signed out.",
+	"withdrawn":   "The app's access was withdrawn and its sessions ended.",
 }
 
 func setPageHeaders(w http.ResponseWriter) {
@@ -143,9 +154,27 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		return
 	}
 	setPageHeaders(w)
+	if extra := cspSources(d.FormActions); extra != "" {
+		w.Header().Set("Content-Security-Policy", strings.Replace(pageCSP, "form-action 'self'", "form-action 'self' "+extra, 1))
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// cspSources joins CSP source expressions, dropping any with a character
+// that could end the directive or the policy.
+func cspSources(srcs []string) string {
+	var out []string
+	for _, src := range srcs {
+		if src == "" || strings.ContainsFunc(src, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+-.:/*[]", r))
+		}) {
+			continue
+		}
+		out = append(out, src)
+	}
+	return strings.Join(out, " ")
 }
 
 func (s *Server) seeOther(w http.ResponseWriter, r *http.Request, to string) {
@@ -158,8 +187,12 @@ func (s *Server) seeOther(w http.ResponseWriter, r *http.Request, to string) {
 // host, a protocol-relative "//host", the "/\host" that browsers read as
 // "//host", control characters, and those same forms hidden behind
 // percent-encoding.
+// maxReturnTo bounds return_to: room for an authorization request
+// (/oauth2/authorize?… on the way through the login page).
+const maxReturnTo = 4096
+
 func safeReturnTo(raw string) string {
-	if raw == "" || len(raw) > 2048 {
+	if raw == "" || len(raw) > maxReturnTo {
 		return ""
 	}
 	ok := func(p string) bool {

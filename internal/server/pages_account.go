@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/session"
 )
 
@@ -27,10 +28,18 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		s.pageFailure(w, r, err)
 		return
 	}
+	names := map[string]string{} // client ID → app name
 	for _, x := range list {
 		b, o := parseUserAgent(x.UserAgent)
+		device := describeDevice(b, o)
+		if x.ClientID != "" && s.cfg.Tokens != nil {
+			if _, ok := names[x.ClientID]; !ok {
+				names[x.ClientID] = s.appName(r, x.ClientID)
+			}
+			device = names[x.ClientID]
+		}
 		d.Sessions = append(d.Sessions, sessionView{
-			ID: x.ID, Device: describeDevice(b, o), Kind: kindLabel(x.Kind), IP: x.IP,
+			ID: x.ID, Device: device, Kind: kindLabel(x.Kind), IP: x.IP,
 			Created: x.CreatedAt.UTC(), LastSeen: x.LastSeenAt.UTC(),
 			CreatedS: x.CreatedAt.UTC().Format("2 Jan 2006, 15:04 UTC"), LastSeenS: x.LastSeenAt.UTC().Format("2 Jan 2006, 15:04 UTC"),
 			Current: x.ID == c.SessionID,
@@ -44,8 +53,65 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			break
 		}
 	}
+	if s.cfg.Tokens != nil {
+		consents, err := s.cfg.Tokens.Clients.Consents(r.Context(), c.UserID)
+		if err != nil {
+			s.pageFailure(w, r, err)
+			return
+		}
+		for _, cs := range consents {
+			d.Apps = append(d.Apps, appView{ClientID: cs.ClientID, Name: s.appName(r, cs.ClientID),
+				Scopes: strings.Join(cs.Scopes, " "), Granted: cs.GrantedAt.UTC().Format("2 Jan 2006, 15:04 UTC")})
+		}
+	}
 	d.Scripts = []string{"/static/account.js"}
 	s.render(w, r, status, "account", d)
+}
+
+// appName is what the account page calls a client: its registered name
+// (the device list shows an app's session by it).
+func (s *Server) appName(r *http.Request, clientID string) string {
+	c, err := s.clientByID(r, clientID)
+	if err != nil {
+		return "App " + clientID
+	}
+	return c.Name
+}
+
+type appView struct {
+	ClientID, Name, Scopes, Granted string
+}
+
+// pageWithdrawConsentPost withdraws the user's consent to an app and
+// ends the app's sessions: the app loses its tokens at once, and must ask
+// again.
+func (s *Server) pageWithdrawConsentPost(w http.ResponseWriter, r *http.Request) {
+	c, _, ok := s.pageUser(w, r)
+	if !ok || s.cfg.Tokens == nil {
+		return
+	}
+	ctx := r.Context()
+	clientID := r.PathValue("client")
+	err := s.cfg.Tokens.Clients.WithdrawConsent(ctx, c.UserID, clientID)
+	if err != nil && !errors.Is(err, authd.ErrNotFound) {
+		s.pageFailure(w, r, err)
+		return
+	}
+	list, err := s.cfg.Sessions.List(ctx, c.UserID)
+	if err != nil {
+		s.pageFailure(w, r, err)
+		return
+	}
+	for _, x := range list {
+		if x.ClientID == clientID && x.ID != c.SessionID {
+			if err := s.cfg.Sessions.End(ctx, x.ID, event.CauseConsentWithdrawn); err != nil && !errors.Is(err, authd.ErrNotFound) {
+				s.pageFailure(w, r, err)
+				return
+			}
+		}
+	}
+	s.log.InfoContext(ctx, "consent withdrawn", "user_id", c.UserID, "client_id", clientID)
+	s.seeOther(w, r, "/account?done=withdrawn")
 }
 
 func kindLabel(k session.Kind) string {

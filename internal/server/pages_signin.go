@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/authd/authd"
 	"github.com/authd/authd/user"
@@ -61,13 +64,20 @@ func (s *Server) pageRegisterPost(w http.ResponseWriter, r *http.Request) {
 // --- login and logout ---
 
 func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
-	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
-	if c, err := s.cookieCaller(r); err == nil && c != nil {
+	q := r.URL.Query()
+	returnTo := safeReturnTo(q.Get("return_to"))
+	// reauth: an app asked for a fresh sign-in (prompt=login, max_age),
+	// so the form is shown even to a signed-in browser.
+	if c, err := s.cookieCaller(r); err == nil && c != nil && q.Get("reauth") != "1" {
 		// Already signed in: go where the login would have gone.
 		s.seeOther(w, r, cmp.Or(returnTo, "/account"))
 		return
 	}
-	d := &pageData{Title: "Sign in", Nav: "login", ReturnTo: returnTo, Notice: notices[r.URL.Query().Get("done")]}
+	d := &pageData{Title: "Sign in", Nav: "login", ReturnTo: returnTo, Notice: notices[q.Get("done")],
+		FormActions: s.returnFormActions(r, returnTo)}
+	if h := q.Get("login_hint"); len(h) <= 254 && utf8.ValidString(h) && !strings.ContainsFunc(h, unicode.IsControl) {
+		d.Email = h // OIDC Core §3.1.2.1 login_hint: prefilled, never trusted
+	}
 	s.render(w, r, http.StatusOK, "login", d)
 }
 
@@ -80,6 +90,7 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	email, pw := r.PostFormValue("email"), r.PostFormValue("password")
 	d.Email, d.ReturnTo = email, safeReturnTo(r.PostFormValue("return_to"))
+	d.FormActions = s.returnFormActions(r, d.ReturnTo)
 	ip := s.clientIP(r)
 	err := requireFields(map[string]string{"email": email, "password": pw})
 	var u *user.User
@@ -99,6 +110,23 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.seeOther(w, r, cmp.Or(d.ReturnTo, "/account"))
+}
+
+// returnFormActions: a login on the way back to /oauth2/authorize ends
+// in a redirect to the app, which the login form's CSP must allow.
+func (s *Server) returnFormActions(r *http.Request, returnTo string) []string {
+	if s.cfg.Tokens == nil || !strings.HasPrefix(returnTo, "/oauth2/authorize?") {
+		return nil
+	}
+	p, err := url.ParseQuery(strings.TrimPrefix(returnTo, "/oauth2/authorize?"))
+	if err != nil {
+		return nil
+	}
+	ar, _ := s.authzClient(r, p)
+	if ar == nil {
+		return nil
+	}
+	return []string{formActionSource(ar.redirect)}
 }
 
 func (s *Server) pageLogoutPost(w http.ResponseWriter, r *http.Request) {

@@ -112,6 +112,12 @@ func New(cfg Config) *Server {
 	}
 	s.routes()
 	cop := http.NewCrossOriginProtection()
+	// An authorization request may be POSTed by the app's own page (OIDC
+	// Core §3.1.2.1), from the app's origin. It changes nothing by
+	// itself: the consent decision it may carry is bound to the browser's
+	// session by an HMAC (consentToken), and the SameSite=Lax session
+	// cookie is not sent with a cross-site POST at all.
+	cop.AddInsecureBypassPattern("POST /oauth2/authorize")
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem{Type: problemType("cross-origin"), Title: "Cross-origin request refused", Status: http.StatusForbidden,
 			Detail: "State-changing requests must come from authd's own origin."})
@@ -150,6 +156,14 @@ func (s *Server) routes() {
 		api("POST /oauth2/introspect", s.handleIntrospect)
 		api("GET /.well-known/jwks.json", s.handleJWKS)
 		api("GET /.well-known/oauth-authorization-server", s.handleMetadata)
+		api("GET /.well-known/oauth-authorization-server/{path...}", s.handleMetadataPath)
+		api("GET /.well-known/openid-configuration", s.handleMetadata)
+		api("GET /oauth2/authorize", s.handleAuthorize)
+		api("POST /oauth2/authorize", s.handleAuthorize)
+		api("GET /oauth2/userinfo", s.handleUserInfo)
+		api("POST /oauth2/userinfo", s.handleUserInfo)
+		api("GET /oauth2/logout", s.handleEndSession)
+		api("POST /oauth2/logout", s.handleEndSession)
 	}
 	api("GET /v1/auth/check", s.handleAuthCheck)
 	api("GET /v1/revocations", s.handleRevocations)
