@@ -167,7 +167,13 @@ func TestCodeFlowFirstParty(t *testing.T) {
 			if public {
 				f.Set("client_id", a.ID)
 			}
-			wantStatus(t, "refresh", h.tokenForm(a, f), http.StatusOK)
+			resp = h.tokenForm(a, f)
+			wantStatus(t, "refresh", resp, http.StatusOK)
+			// OIDC Core §12.2: no ID token on refresh (authd could not
+			// state the original auth_time in it).
+			if rt := decode[codeTokens](t, resp); rt.IDToken != "" || rt.AccessToken == "" || rt.RefreshToken == "" {
+				t.Errorf("refresh response %+v", rt)
+			}
 		})
 	}
 }
