@@ -117,7 +117,7 @@ func TestKeysRotateSigningAlgs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := startServer(t, nil, serveArgs(dir, tt.serve...)...)
+			s := startServer(t, nil, serveArgs(dir, append(tt.serve, "--password-grant", "on")...)...)
 			algsOf := func(rows [][]string) []string {
 				var a []string
 				for _, r := range rows {

@@ -151,7 +151,7 @@ var clientLine = regexp.MustCompile(`client_id:\s+(\S+)\s+client_secret:\s+(\S+)
 // session lives on and its refresh token gets a token from the new key.
 func TestKeysRevoke(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, nil, serveArgs(dir)...)
+	s := startServer(t, nil, serveArgs(dir, "--password-grant", "on")...)
 	base := s.URL
 	m := clientLine.FindStringSubmatch(mustRun(t, "", "client", "add", "notes", "--data-dir", dir))
 	if m == nil {

@@ -68,7 +68,7 @@ func TestStoreURLPasswordNeverPrinted(t *testing.T) {
 		}
 		kek := base64.StdEncoding.EncodeToString(make([]byte, 32)) // a shared database needs one
 		srv := startServer(t, nil, serveArgs(filepath.Join(t.TempDir(), "data"), "--database", hostile, "--log-format", "json",
-			"--key-encryption-key", kek)...)
+			"--key-encryption-key", kek, "--issuer", "https://authd.example")...)
 		if err := srv.stop(t); err != nil {
 			t.Fatalf("serve: %v", err)
 		}

@@ -118,6 +118,11 @@ func Start(t testing.TB, args ...string) *Instance {
 	if !strings.Contains(joined, " --login-throttle") {
 		all = append(all, "--login-throttle", "off")
 	}
+	if !strings.Contains(joined, " --password-grant") {
+		// Tokens (below) gets tokens with the password grant, which is
+		// off by default (RFC 9700 §2.4); the code flow has its own tests.
+		all = append(all, "--password-grant", "on")
+	}
 	if !strings.Contains(joined, " --issuer") && (strings.Contains(joined, " --redis ") || strings.Contains(joined, "postgres://")) {
 		// A shared store needs one issuer for the whole deployment.
 		all = append(all, "--issuer", SharedIssuer)

@@ -61,7 +61,7 @@ type backend interface {
 
 // harness is one authd API over a real store.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *server.Server
 	clock    *clock
 	store    backend
@@ -93,7 +93,7 @@ type options struct {
 // package password.
 var testParams = password.Params{Memory: 64, Time: 1, Threads: 1}
 
-func newHarness(t *testing.T, o options) *harness {
+func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	var st backend = memstore.New()
@@ -155,8 +155,9 @@ func newHarness(t *testing.T, o options) *harness {
 		if mk == nil {
 			mk = func(_ *testing.T, _ string, cfg throttle.Config) throttle.Throttler { return throttle.New(cfg) }
 		}
-		cfg.AccountThrottle = mk(t, "acct", throttle.Config{Free: 5, Now: c.Now})
-		cfg.IPThrottle = mk(t, "ip", throttle.Config{Free: 20, Now: c.Now})
+		tt, _ := t.(*testing.T) // custom throttles are for tests only
+		cfg.AccountThrottle = mk(tt, "acct", throttle.Config{Free: 5, Now: c.Now})
+		cfg.IPThrottle = mk(tt, "ip", throttle.Config{Free: 20, Now: c.Now})
 	}
 	if o.trusted != "" {
 		cfg.TrustedProxies = mustPrefixes(t, o.trusted)
@@ -244,7 +245,7 @@ func readBody(resp *http.Response) string {
 	return string(b)
 }
 
-func decode[T any](t *testing.T, resp *http.Response) T {
+func decode[T any](t testing.TB, resp *http.Response) T {
 	t.Helper()
 	var v T
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
@@ -253,7 +254,7 @@ func decode[T any](t *testing.T, resp *http.Response) T {
 	return v
 }
 
-func wantStatus(t *testing.T, what string, resp *http.Response, want int) {
+func wantStatus(t testing.TB, what string, resp *http.Response, want int) {
 	t.Helper()
 	if resp.StatusCode != want {
 		t.Fatalf("%s: status = %d, want %d; body %s", what, resp.StatusCode, want, readBody(resp))

@@ -33,6 +33,8 @@ type tokenIssue struct {
 	client  *client.Client
 	scope   string
 	refresh string // "": none
+	// noIDToken: no ID token even with scope openid (a refresh).
+	noIDToken bool
 	// For the ID token (scope openid), OIDC Core §2:
 	nonce    string
 	authTime time.Time
@@ -108,10 +110,14 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form url.V
 		s.writeOAuthFailure(w, r, err)
 		return
 	}
-	// OIDC Core §12.2: an ID token may come with a refresh; auth_time
-	// stays the sign-in's (the session's start), and it has no nonce.
+	// OIDC Core §12.2: a refresh response "might not contain an
+	// id_token", and authd sends none. One would need the time of the
+	// original sign-in (auth_time), which the token session does not
+	// keep: its own start is the code's redemption, possibly hours after
+	// the user signed in to authd. The ID token of the sign-in stays the
+	// app's statement of who signed in and when.
 	s.issueTokens(w, r, tokenIssue{userID: g.Refresh.UserID, sess: g.Session, client: c, scope: g.Scope, refresh: g.Token,
-		authTime: g.Session.CreatedAt, amr: []string{"pwd"}})
+		noIDToken: true})
 }
 
 // scopeOf checks a requested scope against the allowed set.
@@ -144,7 +150,7 @@ func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, ti tokenIss
 		return
 	}
 	var idt string
-	if slices.Contains(strings.Fields(ti.scope), "openid") {
+	if !ti.noIDToken && slices.Contains(strings.Fields(ti.scope), "openid") {
 		if idt, err = s.idToken(r, ti, at); err != nil {
 			s.writeOAuthFailure(w, r, err)
 			return
