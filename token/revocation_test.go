@@ -3,6 +3,7 @@ package token
 import (
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,6 +57,29 @@ func TestRevocationSetExpiry(t *testing.T) {
 	}
 }
 
+// TestRevocationSetKeptLonger: an entry kept longer by a later Add
+// outlives the sweep of the minute it was first due to expire in; one
+// added already expired goes at the next sweep.
+func TestRevocationSetKeptLonger(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 30, 0, time.UTC)
+	s := NewRevocationSet(func() time.Time { return now })
+	s.Add("a", now.Add(2*time.Minute))
+	s.Add("a", now.Add(time.Hour))
+	s.Add("b", now.Add(2*time.Minute))
+	s.Add("stale", now.Add(-time.Hour))
+	now = now.Add(5 * time.Minute)
+	s.Add("c", now.Add(time.Hour)) // sweeps
+	if !s.Revoked("a") || s.Revoked("b") || s.Revoked("stale") || !s.Revoked("c") {
+		t.Errorf("after the sweep: a %v, b %v, stale %v, c %v; want true, false, false, true",
+			s.Revoked("a"), s.Revoked("b"), s.Revoked("stale"), s.Revoked("c"))
+	}
+	now = now.Add(2 * time.Hour)
+	s.Add("d", now.Add(time.Hour))
+	if n := s.Len(); n != 1 {
+		t.Errorf("after a's hour: Len = %d, want 1", n)
+	}
+}
+
 // TestRevocationSetConcurrent: adds, look-ups and sweeps from many
 // goroutines (for -race); no revoked, unexpired entry is ever missed.
 func TestRevocationSetConcurrent(t *testing.T) {
@@ -95,10 +119,14 @@ func revocationIDs(n int) []string {
 
 // TestRevocationSweepWorst prints (with -v only; it asserts no timing)
 // what the once-a-minute expiry sweep of a RevocationSet holding 1M
-// revoked sessions costs: the Add that runs it, and the slowest Revoked
-// (a token verification) seen meanwhile by a goroutine looking up IDs in
-// a loop. Twice: a sweep that finds nothing expired (a full scan) and one
-// that drops all 1M entries.
+// revoked sessions costs: how long the sweep held a shard's write lock
+// each time (what a look-up in that shard can wait for) and its read lock
+// (what an Add to that shard can), the Add that runs the sweep, and the
+// slowest Revoked (a token
+// verification) seen meanwhile by a goroutine looking up IDs in a loop,
+// which includes any time the goroutine was not running at all. Twice: a
+// sweep that finds nothing expired (a full scan) and one that drops all
+// 1M entries.
 //
 //	go test -count=1 -v -run RevocationSweepWorst ./token/
 func TestRevocationSweepWorst(t *testing.T) {
@@ -138,6 +166,14 @@ func TestRevocationSweepWorst(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		before := loops.Load()
+		var holds [2][]time.Duration // read, write
+		s.holds = func(write bool, d time.Duration) {
+			if write {
+				holds[1] = append(holds[1], d)
+			} else {
+				holds[0] = append(holds[0], d)
+			}
+		}
 		now = now.Add(step.advance)
 		t0 := time.Now()
 		s.Add(fmt.Sprint("one-more-", step.name), now.Add(time.Hour))
@@ -147,8 +183,19 @@ func TestRevocationSweepWorst(t *testing.T) {
 		if got := s.Len(); got != step.left {
 			t.Errorf("%s: Len = %d, want %d", step.name, got, step.left)
 		}
+		s.holds = nil
 		t.Logf("1M entries, sweep with %s: the Add took %v; slowest concurrent Revoked %v (%d look-ups during the Add)",
 			step.name, add.Round(time.Microsecond), worst.Round(time.Microsecond), loops.Load()-before)
+		for i, kind := range []string{"read", "write"} {
+			h := holds[i]
+			if len(h) == 0 {
+				t.Logf("  %s-lock holds: none", kind)
+				continue
+			}
+			slices.Sort(h)
+			t.Logf("  %s-lock holds: %d, p50 %v, p99 %v, longest %v", kind, len(h),
+				h[len(h)/2].Round(time.Microsecond), h[len(h)*99/100].Round(time.Microsecond), h[len(h)-1].Round(time.Microsecond))
+		}
 	}
 }
 
