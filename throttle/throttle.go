@@ -13,7 +13,7 @@ package throttle
 
 import (
 	"context"
-	"slices"
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -42,30 +42,80 @@ type Config struct {
 	// Forget drops a key's count after this long without a failure;
 	// default 24h.
 	Forget time.Duration
-	// MaxKeys bounds memory; when full, forgotten keys are swept and, if
-	// none are, the oldest quarter is dropped. Default 1,000,000.
+	// MaxKeys bounds memory: the Limiter never holds more keys. Default
+	// 1,000,000. When full, a new key takes the place of the key least
+	// recently tried (counted or refused), so the counters of accounts
+	// under attack right now, which keep being tried, are the last to go;
+	// keys not tried for Forget are also dropped, a few per new key,
+	// before it is full. The bound is split evenly over up to 64 shards
+	// (see Limiter), each of at least 1,024 keys, and each shard evicts on
+	// its own, the least recently tried key of that shard: as keys are
+	// spread by a hash, the first evictions come while the whole holds a
+	// little fewer than MaxKeys (at 1,000,000, from about 978,000 keys;
+	// a flood then fills every shard to exactly MaxKeys in all).
 	MaxKeys int
 	Now     func() time.Time
 }
 
 // Limiter is an in-memory, single-instance throttle. It is safe for
 // concurrent use.
+//
+// Keys are spread by a seeded hash over shards (64 once MaxKeys is at
+// least 64 × 1,024; fewer, down to one, below that), each with its own
+// lock, map and share of MaxKeys. All of a key's state lives in one shard,
+// so every call on a key is one atomic step under that shard's lock. Each
+// shard keeps its keys in a list ordered by their last attempt (counted or
+// refused), so finding the key to evict is O(1): no call does work
+// proportional to the number of keys held, and a flood of new keys never
+// stalls other logins.
 type Limiter struct {
-	cfg Config
+	cfg    Config
+	seed   maphash.Seed
+	mask   uint64 // len(shards) - 1; len(shards) is a power of two
+	shards []shard
+}
+
+type shard struct {
 	mu  sync.Mutex
 	m   map[string]*entry
+	max int // this shard's share of MaxKeys
+	// lru is the sentinel of a circular list of the shard's entries,
+	// most recently tried first: lru.next is the newest, lru.prev the
+	// oldest.
+	lru entry
+	_   [64]byte // keeps one shard's hot words off its neighbour's cache line
 }
 
 type entry struct {
-	n     int       // attempts counted (reserved and not released)
-	last  time.Time // last counted attempt
-	until time.Time // no attempt before this
-	seen  time.Time // last attempt, counted or refused: eviction order
+	key        string
+	n          int       // attempts counted (reserved and not released)
+	last       time.Time // last counted attempt; the wait ends at last+Delay(n)
+	prev, next *entry    // the shard's recency list
 }
+
+const (
+	maxShards    = 64
+	minShardKeys = 1024
+)
 
 // New returns a Limiter.
 func New(cfg Config) *Limiter {
-	return &Limiter{cfg: cfg.WithDefaults(), m: map[string]*entry{}}
+	cfg = cfg.WithDefaults()
+	n := 1
+	for n < maxShards && cfg.MaxKeys/(2*n) >= minShardKeys {
+		n *= 2
+	}
+	l := &Limiter{cfg: cfg, seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]shard, n)}
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.m = map[string]*entry{}
+		s.max = cfg.MaxKeys / n
+		if i < cfg.MaxKeys%n {
+			s.max++ // the shares add up to MaxKeys exactly
+		}
+		s.lru.prev, s.lru.next = &s.lru, &s.lru
+	}
+	return l
 }
 
 // WithDefaults returns cfg with every zero field set to its documented
@@ -105,28 +155,24 @@ func (cfg Config) WithDefaults() Config {
 // parallel (NIST SP 800-63B-4 §3.2.2; OWASP ASVS 5.0 6.3.1).
 func (l *Limiter) Reserve(_ context.Context, key string) (time.Duration, error) {
 	now := l.cfg.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.m[key]
-	if ok && now.Sub(e.last) >= l.cfg.Forget {
-		delete(l.m, key)
-		ok = false
-	}
-	if ok {
-		e.seen = now
-		if d := e.until.Sub(now); d > 0 {
+	s := l.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[key]
+	switch {
+	case e == nil:
+		e = s.insert(key, now, l.cfg.Forget)
+	case now.Sub(e.last) >= l.cfg.Forget:
+		e.n = 0 // forgotten: counting starts again
+		s.touch(e)
+	default:
+		s.touch(e) // a refused attempt counts for recency too
+		if d := e.last.Add(l.cfg.Delay(e.n)).Sub(now); d > 0 {
 			return d, nil
 		}
-	} else {
-		if len(l.m) >= l.cfg.MaxKeys {
-			l.sweep(now)
-		}
-		e = &entry{}
-		l.m[key] = e
 	}
 	e.n++
-	e.last, e.seen = now, now
-	e.until = now.Add(l.cfg.Delay(e.n))
+	e.last = now
 	return 0, nil
 }
 
@@ -135,33 +181,94 @@ func (l *Limiter) Reserve(_ context.Context, key string) (time.Duration, error) 
 // success, such as a client IP, or it never reached the password check).
 // The wait is recomputed from the remaining count.
 func (l *Limiter) Release(_ context.Context, key string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.m[key]
-	if !ok {
+	s := l.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[key]
+	if e == nil {
 		return nil
 	}
 	if e.n--; e.n <= 0 {
-		delete(l.m, key)
-		return nil
+		s.remove(e)
 	}
-	e.until = e.last.Add(l.cfg.Delay(e.n))
 	return nil
 }
 
 // Reset forgets key (after a successful login).
 func (l *Limiter) Reset(_ context.Context, key string) error {
-	l.mu.Lock()
-	delete(l.m, key)
-	l.mu.Unlock()
+	s := l.shard(key)
+	s.mu.Lock()
+	if e := s.m[key]; e != nil {
+		s.remove(e)
+	}
+	s.mu.Unlock()
 	return nil
 }
 
 // Len returns the number of keys held.
 func (l *Limiter) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.m)
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func (l *Limiter) shard(key string) *shard {
+	if l.mask == 0 {
+		return &l.shards[0]
+	}
+	return &l.shards[maphash.String(l.seed, key)&l.mask]
+}
+
+// insert adds a new entry for key, most recent, and returns it. It first
+// drops up to two forgotten entries from the old end of the list (so
+// memory follows the keys tried within about Forget, a little per call);
+// if the shard is still full, its least recently tried entry makes room.
+// O(1).
+func (s *shard) insert(key string, now time.Time, forget time.Duration) *entry {
+	for range 2 {
+		old := s.lru.prev
+		if old == &s.lru || now.Sub(old.last) < forget {
+			break
+		}
+		s.remove(old)
+	}
+	var e *entry
+	if len(s.m) >= s.max {
+		e = s.lru.prev
+		s.remove(e)
+		*e = entry{} // reused: a flood of new keys allocates no entries
+	} else {
+		e = &entry{}
+	}
+	e.key = key
+	s.m[key] = e
+	s.pushFront(e)
+	return e
+}
+
+func (s *shard) remove(e *entry) {
+	delete(s.m, e.key)
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (s *shard) pushFront(e *entry) {
+	e.prev, e.next = &s.lru, s.lru.next
+	e.prev.next, e.next.prev = e, e
+}
+
+// touch makes e the most recently tried entry of its shard.
+func (s *shard) touch(e *entry) {
+	if s.lru.next == e {
+		return
+	}
+	e.prev.next, e.next.prev = e.next, e.prev
+	s.pushFront(e)
 }
 
 // Delay is the wait imposed after the n-th counted attempt: none for the
@@ -194,32 +301,5 @@ func (cfg Config) Steps() []time.Duration {
 		if d >= cfg.MaxDelay || len(s) >= 64 {
 			return s
 		}
-	}
-}
-
-func (l *Limiter) sweep(now time.Time) {
-	for k, e := range l.m {
-		if now.Sub(e.last) >= l.cfg.Forget {
-			delete(l.m, k)
-		}
-	}
-	if len(l.m) < l.cfg.MaxKeys {
-		return
-	}
-	// Still full (a flood of keys): drop the quarter whose last attempt
-	// (counted or refused) is oldest, so the counters of accounts under
-	// attack right now, which keep being tried, are the last to go. Rare,
-	// so a sort is fine.
-	type aged struct {
-		key  string
-		last time.Time
-	}
-	all := make([]aged, 0, len(l.m))
-	for k, e := range l.m {
-		all = append(all, aged{k, e.seen})
-	}
-	slices.SortFunc(all, func(a, b aged) int { return a.last.Compare(b.last) })
-	for _, a := range all[:len(all)/4] {
-		delete(l.m, a.key)
 	}
 }
