@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -387,28 +385,15 @@ func TestBrowserSessions(t *testing.T) {
 	}
 }
 
-// tokenCookieSupported reports whether the server delivers refresh tokens
-// as cookies (refresh_token_delivery=cookie).
-func (e *browserEnv) tokenCookieSupported(t *testing.T, email string) bool {
+// demoSignedOut is true when the demo shows its sign-in card.
+const demoSignedOut = `!document.getElementById('demo-login').hidden`
+
+// demoSignIn clicks the demo's "Sign in" and returns where the browser
+// lands: authd's login page, or, for a browser signed in to authd
+// already, straight back on the demo.
+func demoSignIn(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"password"}, "username": {email}, "password": {goodPW}, "refresh_token_delivery": {"cookie"}}
-	resp, err := e.client.PostForm(e.base+"/oauth2/token", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var body map[string]any
-	json.Unmarshal(b, &body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("password grant: %d %s", resp.StatusCode, b)
-	}
-	for _, c := range resp.Cookies() {
-		if c.Name == refreshCookie {
-			return body["refresh_token"] == nil
-		}
-	}
-	return false
+	return navigateBy(t, ctx, "demo: sign in", chromedp.Click(chromedp.CSS(`[data-testid="sign-in"]`)))
 }
 
 func TestBrowserTokenMode(t *testing.T) {
@@ -416,36 +401,56 @@ func TestBrowserTokenMode(t *testing.T) {
 		t.Skip("runs Chromium against the authd binary for over a minute; skipped with -short")
 	}
 	const ttl = 30 // seconds; the smallest --access-token-ttl
+	// The password grant stays off (the default): the demo signs in with
+	// the code flow.
 	e := newBrowserEnv(t, "--access-token-ttl", strconv.Itoa(ttl)+"s")
 	const email = "grace@example.com"
 	resp, body := call(t, e.client, "POST", e.base+"/v1/users", creds{email, goodPW}, "")
 	wantStatus(t, resp, body, http.StatusCreated)
-	cookieDelivery := e.tokenCookieSupported(t, email)
 
 	one := e.tab(t, "demo-1", e.root, true)
 	step(t, one, "open the demo", chromedp.Navigate(e.base+"/demo/token"))
-	waitJS(t, one, "the login form", `!document.getElementById('demo-login').hidden`, 10*time.Second)
-	step(t, one, "sign in",
-		chromedp.SendKeys(chromedp.CSS("#demo-email"), email),
-		chromedp.SendKeys(chromedp.CSS("#demo-password"), "wrong wrong wrong"),
-		chromedp.Click(chromedp.CSS(`#demo-login-form button[type="submit"]`)),
-	)
-	waitJS(t, one, "the wrong-password alert", `document.getElementById('demo-error').textContent === 'Wrong email or password.'`, 10*time.Second)
-	step(t, one, "sign in",
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('demo-password').value = ''`),
-		chromedp.SendKeys(chromedp.CSS("#demo-password"), goodPW),
-		chromedp.Click(chromedp.CSS(`#demo-login-form button[type="submit"]`)),
-	)
+	waitJS(t, one, "the sign-in card", demoSignedOut, 10*time.Second)
+	if s := textOf(t, one, `[data-testid="status"]`); s != "Not signed in." {
+		t.Errorf("a new browser's demo says %q", s)
+	}
+	screenshotTo(t, one, "demo-signed-out")
+
+	// Sign in: the code flow goes through authd's login page (this
+	// browser has no authd session yet), with a wrong password first.
+	got := demoSignIn(t, one)
+	lu, _ := url.Parse(got)
+	if lu.Path != "/login" || !strings.HasPrefix(lu.Query().Get("return_to"), "/oauth2/authorize?") {
+		t.Fatalf("sign-in: at %s, want authd's login page on the way back to /oauth2/authorize", got)
+	}
+	authz, _ := url.ParseQuery(strings.TrimPrefix(lu.Query().Get("return_to"), "/oauth2/authorize?"))
+	for k, want := range map[string]string{"response_type": "code", "client_id": "authd", "redirect_uri": e.base + "/demo/token",
+		"scope": "read write", "code_challenge_method": "S256"} {
+		if authz.Get(k) != want {
+			t.Errorf("authorization request %s = %q, want %q", k, authz.Get(k), want)
+		}
+	}
+	if len(authz.Get("code_challenge")) != 43 || len(authz.Get("state")) < 16 {
+		t.Errorf("authorization request: code_challenge %q, state %q", authz.Get("code_challenge"), authz.Get("state"))
+	}
+	if got := signIn(t, one, email, "wrong wrong wrong"); got != "/login" {
+		t.Fatalf("wrong password: at %s", got)
+	}
+	if s := textOf(t, one, `[role="alert"]`); s != "Wrong email or password." {
+		t.Errorf("wrong password alert = %q", s)
+	}
+	step(t, one, "clear the email", chromedp.Evaluate[chromedp.Void](`document.getElementById('email').value = ''`))
+	if got := signIn(t, one, email, goodPW); !strings.HasPrefix(got, "/demo/token") {
+		t.Fatalf("after signing in: at %s, want the demo", got)
+	}
 	signedIn := time.Now()
 	userShown := fmt.Sprintf(`document.querySelector('[data-testid="user-email"]').textContent === %q`, email)
 	waitJS(t, one, "the user's email", userShown, 10*time.Second)
-	screenshotTo(t, one, "demo")
-	if !cookieDelivery {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the token endpoint does not deliver refresh tokens as cookies (refresh_token_delivery=cookie)")
-		}
-		t.Skip("the token endpoint does not deliver refresh tokens as cookies yet (refresh_token_delivery=cookie)")
+	// The code, state and iss left the address bar (and the history).
+	if got := pagePath(t, one); got != "/demo/token" {
+		t.Errorf("after the code exchange the demo is at %s", got)
 	}
+	screenshotTo(t, one, "demo")
 
 	// The refresh token is an HttpOnly cookie for /oauth2/token only; the
 	// page's JavaScript sees neither token anywhere but its variable.
@@ -465,6 +470,8 @@ func TestBrowserTokenMode(t *testing.T) {
 		if strings.Contains(dc, "authd_refresh") || strings.Contains(dc, rc.Value) || strings.Contains(dc, "eyJ") {
 			t.Errorf("%s: document.cookie exposes a token: %q", name, dc)
 		}
+		// Nor the PKCE verifier and state: they left sessionStorage
+		// when the browser came back.
 		if n := value(t, ctx, "storage", chromedp.Evaluate[int](`localStorage.length + sessionStorage.length`)); n != 0 {
 			t.Errorf("%s: %d items in Web Storage", name, n)
 		}
@@ -472,7 +479,7 @@ func TestBrowserTokenMode(t *testing.T) {
 	checkNoTokenInJS(one, "tab 1")
 
 	// A second tab of the same browser resumes the session from the
-	// refresh cookie, with no password.
+	// refresh cookie, with no sign-in.
 	two := e.tab(t, "demo-2", one, false)
 	step(t, two, "open the demo", chromedp.Navigate(e.base+"/demo/token"))
 	waitJS(t, two, "tab 2 signed in", userShown, 15*time.Second)
@@ -518,11 +525,35 @@ func TestBrowserTokenMode(t *testing.T) {
 	// Sign out in one tab: the other follows, and a reload cannot resume.
 	step(t, one, "sign out", chromedp.Click(chromedp.CSS(`[data-testid="logout"]`)))
 	for i, ctx := range []context.Context{one, two} {
-		waitJS(t, ctx, fmt.Sprintf("tab %d signed out", i+1), `!document.getElementById('demo-login').hidden`, 10*time.Second)
+		waitJS(t, ctx, fmt.Sprintf("tab %d signed out", i+1), demoSignedOut, 10*time.Second)
 	}
 	step(t, two, "reload", chromedp.Reload())
-	waitJS(t, two, "tab 2 after reload", `!document.getElementById('demo-login').hidden`, 10*time.Second)
+	waitJS(t, two, "tab 2 after reload", demoSignedOut, 10*time.Second)
 	if s := textOf(t, two, `[data-testid="status"]`); s != "Not signed in." {
 		t.Errorf("after sign-out and reload, status %q", s)
 	}
+
+	// An answer this tab did not ask for (a link with someone else's
+	// code) is refused, and leaves the address bar.
+	step(t, two, "open a forged answer", chromedp.Navigate(e.base+"/demo/token?code=forged&state=forged&iss="+url.QueryEscape(e.base)))
+	waitJS(t, two, "the forged answer refused", `document.getElementById('demo-error').textContent.includes('does not match')`, 10*time.Second)
+	if got := pagePath(t, two); got != "/demo/token" {
+		t.Errorf("after a forged answer the demo is at %s", got)
+	}
+	// An answer from another server (iss) is refused too (RFC 9207).
+	step(t, two, "open an answer from another server",
+		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('authd-demo-signin', JSON.stringify({state: 's1', verifier: 'v'.repeat(43)}))`),
+		chromedp.Navigate(e.base+"/demo/token?code=c&state=s1&iss="+url.QueryEscape("https://evil.example")))
+	waitJS(t, two, "the mixed-up answer refused", `document.getElementById('demo-error').textContent.includes('another server')`, 10*time.Second)
+	checkNoTokenInJS(two, "tab 2 after refused answers")
+
+	// The browser is still signed in to authd (the demo's sign-out ends
+	// only the demo's session): a new sign-in comes straight back, with
+	// no login page.
+	if got := demoSignIn(t, two); !strings.HasPrefix(got, "/demo/token") {
+		t.Fatalf("signing in again: at %s, want the demo (authd's cookie session approves it)", got)
+	}
+	waitJS(t, two, "tab 2 signed in again", userShown, 10*time.Second)
+	waitJS(t, one, "tab 1 signed in again (shared token)", userShown, 10*time.Second)
+	checkNoTokenInJS(two, "tab 2 signed in again")
 }

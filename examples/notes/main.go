@@ -4,6 +4,12 @@
 // verified offline, and sessions revoked on authd are refused within a
 // second through the revocation feed.
 //
+// The access tokens come from the apps that call notes for their users.
+// They sign users in with the authorization code flow and PKCE (authd's
+// password grant is off unless --password-grant=on): signIn in
+// main_test.go is a server-side app doing it with golang.org/x/oauth2,
+// registered with `authd client add notes-web --first-party --redirect-uri …`.
+//
 //	authd client add notes                      # prints the client ID and secret
 //	AUTHD_CLIENT_ID=… AUTHD_CLIENT_SECRET=… go run ./examples/notes -authd http://127.0.0.1:8080
 //	curl -H "Authorization: Bearer $ACCESS_TOKEN" localhost:8081/notes

@@ -106,6 +106,9 @@ type pageData struct {
 	Sessions []sessionView
 	Apps     []appView // apps the user gave consent to
 	Tokens   bool      // token mode is on (demo page)
+	// ClientID is the built-in public client's ID (demo page), the
+	// client_id its code flow sends (--public-client-id).
+	ClientID string
 	Scripts  []string
 	// Consent is the consent page's content (authorize.go).
 	Consent *consentView

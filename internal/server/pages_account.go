@@ -191,7 +191,10 @@ func (s *Server) pageRevokeOthersPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pageDemo(w http.ResponseWriter, r *http.Request) {
 	d := &pageData{Title: "Browser token mode", Nav: "demo", Tokens: s.cfg.Tokens != nil}
 	if d.Tokens {
+		// The page signs in with the code flow as the built-in public
+		// client, redirect URI <issuer>/demo/token (builtinClient).
 		d.Scripts = []string{"/static/demo.js"}
+		d.ClientID = s.cfg.Tokens.PublicClientID
 	} else {
 		d.Alert = "Token mode is not enabled on this server."
 	}

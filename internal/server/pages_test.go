@@ -114,8 +114,8 @@ func TestPagesRender(t *testing.T) {
 			`autocomplete="new-password"`, `autocomplete="username"`, `This device`, `<form method="post" action="/logout"`,
 			`<script src="/static/account.js" defer></script>`}},
 		{"/demo/token", "", []string{`<script src="/static/demo.js" defer></script>`, `data-testid="user-email"`,
-			`data-testid="token-expiry"`, `data-testid="refresh-count"`, `data-testid="status"`, `<label for="demo-email">`,
-			`autocomplete="current-password"`}},
+			`data-testid="token-expiry"`, `data-testid="refresh-count"`, `data-testid="status"`, `data-testid="sign-in"`,
+			`data-client-id="authd"`}},
 	} {
 		body := wantPage(t, tc.path, h.page(tc.path, tc.cookie), http.StatusOK)
 		noInlineCode(t, tc.path, body)
@@ -142,15 +142,25 @@ func TestPagesRender(t *testing.T) {
 	wantStatus(t, "unknown asset", h.page("/static/nope.js", ""), http.StatusNotFound)
 	wantStatus(t, "asset traversal", h.page("/static/..%2fpages.go", ""), http.StatusNotFound)
 
-	// The JS keeps the access token in memory only.
+	// The JS keeps the access token in memory only, and signs in with
+	// the code flow: sessionStorage holds the PKCE verifier and the
+	// state during the round trip, under one key, and nothing else (the
+	// browser test checks it is empty once back).
 	js := readBody(h.page("/static/demo.js", ""))
-	for _, banned := range []string{"localStorage", "sessionStorage", "document.cookie", "eval(", "innerHTML"} {
+	for _, banned := range []string{"localStorage", "document.cookie", "eval(", "innerHTML", "grant_type: 'password'"} {
 		if strings.Contains(js, banned) {
 			t.Errorf("demo.js uses %s", banned)
 		}
 	}
+	for _, use := range regexp.MustCompile(`sessionStorage\.\w+\([^,)]*`).FindAllString(js, -1) {
+		if !strings.HasSuffix(use, "(pendingKey") {
+			t.Errorf("demo.js uses sessionStorage for something else than the pending sign-in: %s", use)
+		}
+	}
 	wantContains(t, "demo.js", js, "navigator.locks.request('authd-refresh'", "new BroadcastChannel('authd')",
-		"refresh_token_delivery: 'cookie'", "Authorization: `Bearer ${")
+		"refresh_token_delivery: 'cookie'", "Authorization: `Bearer ${", "grant_type: 'authorization_code'",
+		"code_challenge_method: 'S256'", "crypto.getRandomValues(", "crypto.subtle.digest('SHA-256'",
+		"sessionStorage.removeItem(pendingKey)", "history.replaceState(")
 
 	wantRedirect(t, "GET /", h.page("/", ""), "/account")
 	wantRedirect(t, "GET /login signed in", h.page("/login", cookie), "/account")

@@ -1,5 +1,13 @@
 // Browser token mode, in plain JavaScript.
 //
+// - Sign-in is the OAuth authorization code flow with PKCE (RFC 6749
+//   §4.1, RFC 7636, OAuth 2.1) as authd's built-in public client: the
+//   page sends the browser to /oauth2/authorize with a state and an S256
+//   code challenge, authd signs the user in on its own page and comes back
+//   to /demo/token with a code, and the page redeems the code with the
+//   verifier. The verifier and the state wait in sessionStorage during
+//   the round trip only (the page itself is gone meanwhile), and are
+//   removed as soon as the browser is back.
 // - The access token is kept in a variable of this script and nowhere
 //   else: not in Web Storage, IndexedDB or a cookie.
 // - The refresh token never reaches JavaScript: with
@@ -20,10 +28,15 @@
     error: document.getElementById('demo-error'),
     login: document.getElementById('demo-login'),
     session: document.getElementById('demo-session'),
-    form: document.getElementById('demo-login-form'),
-    user: document.getElementById('demo-email'),
-    password: document.getElementById('demo-password'),
+    signIn: document.getElementById('demo-signin'),
   };
+
+  // The code flow's client: the built-in public client, whose one
+  // redirect URI is this page (the server's issuer + /demo/token).
+  const clientId = el.signIn.dataset.clientId;
+  const redirectUri = `${location.origin}/demo/token`;
+  // sessionStorage key of the sign-in in progress: { state, verifier }.
+  const pendingKey = 'authd-demo-signin';
 
   let accessToken = null; // the only copy of the access token
   let expiresAt = 0; // ms since the epoch
@@ -46,6 +59,7 @@
     clearToken();
     el.session.hidden = true;
     el.login.hidden = false;
+    el.signIn.disabled = false;
     status(text || 'Signed out.');
   }
 
@@ -122,6 +136,12 @@
     if (channel) channel.postMessage(msg);
   }
 
+  // withLock runs fn holding the Web Lock that serialises the use of the
+  // refresh cookie across tabs: a refresh, or a sign-in that replaces it.
+  function withLock(fn) {
+    return navigator.locks ? navigator.locks.request('authd-refresh', fn) : fn();
+  }
+
   // refresh gets a new access token with the refresh cookie. It returns
   // true when this tab has a usable access token afterwards.
   async function refresh(reason) {
@@ -141,7 +161,7 @@
       return true;
     };
     try {
-      const ok = navigator.locks ? await navigator.locks.request('authd-refresh', run) : await run();
+      const ok = await withLock(run);
       if (ok) await loadUser(false);
       return ok;
     } catch (err) {
@@ -176,33 +196,125 @@
     el.email.textContent = u.email;
   }
 
-  el.form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
+  // base64url without padding (RFC 7636 §4.1, Appendix A).
+  function base64url(bytes) {
+    let bin = '';
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  function randomString(n) {
+    return base64url(crypto.getRandomValues(new Uint8Array(n)));
+  }
+
+  // startSignIn sends the browser to the authorization endpoint.
+  async function startSignIn() {
     showError('');
-    status('Signing in…');
+    if (!window.crypto || !crypto.subtle) {
+      showError('Signing in needs a secure context (HTTPS): this browser offers no crypto.subtle here.');
+      return;
+    }
+    // RFC 7636 §4.1: 32 random bytes, 43 characters; the challenge is
+    // its SHA-256 (S256, the only method authd accepts).
+    const verifier = randomString(32);
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+    const state = randomString(16);
+    sessionStorage.setItem(pendingKey, JSON.stringify({ state, verifier }));
+    const q = new URLSearchParams({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      scope: 'read write',
+      code_challenge: base64url(new Uint8Array(digest)),
+      code_challenge_method: 'S256',
+      state,
+    });
+    el.signIn.disabled = true;
+    status('Going to authd’s sign-in page…');
+    location.assign(`/oauth2/authorize?${q}`);
+  }
+
+  // takePending returns the sign-in in progress and forgets it.
+  function takePending() {
+    const raw = sessionStorage.getItem(pendingKey);
+    sessionStorage.removeItem(pendingKey);
     try {
-      const body = await tokenRequest({
-        grant_type: 'password',
-        username: el.user.value,
-        password: el.password.value,
-        refresh_token_delivery: 'cookie',
+      const p = JSON.parse(raw);
+      return p && typeof p.state === 'string' && typeof p.verifier === 'string' ? p : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // finishSignIn handles the browser's return from /oauth2/authorize:
+  // ?code=…&state=…&iss=… or ?error=…&state=…&iss=….
+  async function finishSignIn(params) {
+    const pending = takePending();
+    // The code leaves the address bar and the history entry at once: a
+    // reload, a bookmark or a shared link must not carry it.
+    history.replaceState(null, '', location.pathname);
+    status('Completing the sign-in…');
+    let problem = '';
+    if (!pending || params.get('state') !== pending.state) {
+      // CSRF (RFC 9700 §4.7): an answer to a request this tab did not make.
+      problem = 'The sign-in answer does not match a sign-in started in this tab; it was ignored.';
+    } else if (params.get('iss') !== location.origin) {
+      // Mix-up (RFC 9207, RFC 9700 §4.4): another server answered.
+      problem = 'The sign-in answer comes from another server (iss); it was ignored.';
+    } else if (params.has('error')) {
+      problem = params.get('error') === 'access_denied'
+        ? 'The sign-in was cancelled.'
+        : `The sign-in failed: ${params.get('error_description') || params.get('error')}`;
+    } else if (!params.get('code')) {
+      problem = 'The sign-in answer has no code.';
+    }
+    if (problem) {
+      showLogin('Sign-in failed.');
+      showError(problem);
+      return;
+    }
+    try {
+      // Under the refresh lock: another tab refreshing at the same moment
+      // would otherwise overwrite the new refresh cookie with its own.
+      await withLock(async () => {
+        const body = await tokenRequest({
+          grant_type: 'authorization_code',
+          client_id: clientId,
+          code: params.get('code'),
+          redirect_uri: redirectUri,
+          code_verifier: pending.verifier,
+          refresh_token_delivery: 'cookie',
+        });
+        const expiry = Date.now() + body.expires_in * 1000;
+        useToken(body.access_token, expiry, false);
+        announce({ type: 'token', accessToken: body.access_token, expiresAt: expiry, renewed: false });
       });
-      el.password.value = '';
-      const expiry = Date.now() + body.expires_in * 1000;
-      useToken(body.access_token, expiry, false);
-      announce({ type: 'token', accessToken: body.access_token, expiresAt: expiry, renewed: false });
       status('Signed in.');
       await loadUser(false);
     } catch (err) {
-      status('Sign-in failed.');
+      showLogin('Sign-in failed.');
       if (err instanceof TokenError && err.code === 'invalid_grant') {
-        showError('Wrong email or password.');
+        showError('The sign-in code was refused: it expired or was already used. Sign in again.');
       } else if (err instanceof TokenError && err.status === 429) {
         showError('Too many attempts. Try again later.');
       } else {
         showError(err.message);
       }
     }
+  }
+
+  el.signIn.addEventListener('click', () => {
+    startSignIn().catch((err) => {
+      el.signIn.disabled = false;
+      status('Sign-in failed.');
+      showError(err.message);
+    });
+  });
+
+  // Back from the sign-in page without an answer, out of the
+  // back/forward cache: the button works again.
+  window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted) el.signIn.disabled = false;
   });
 
   document.getElementById('demo-call').addEventListener('click', async () => {
@@ -240,6 +352,14 @@
     });
   }
 
-  // A reload keeps the session: the refresh cookie survives it.
-  refresh('startup');
+  const params = new URLSearchParams(location.search);
+  if (params.has('code') || params.has('error')) {
+    finishSignIn(params);
+  } else {
+    // No answer to wait for: a sign-in abandoned on the way leaves
+    // nothing behind.
+    sessionStorage.removeItem(pendingKey);
+    // A reload keeps the session: the refresh cookie survives it.
+    refresh('startup');
+  }
 })();
