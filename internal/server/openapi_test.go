@@ -81,6 +81,9 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 	routes := map[string]bool{}
 	// The harness's server has token mode on: every route is registered.
 	for _, r := range newHarness(t, options{}).srv.Routes() {
+		// OpenAPI has no multi-segment wildcard: ServeMux's {name...} is
+		// documented as {name}.
+		r = strings.ReplaceAll(r, "...}", "}")
 		if routes[r] {
 			t.Errorf("Routes() lists %q twice", r)
 		}
@@ -185,7 +188,8 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 		t.Error("no $ref found; the walk is broken")
 	}
 	for _, name := range []string{"User", "Session", "SessionResponse", "SessionListItem", "Problem", "FieldError",
-		"TokenResponse", "OAuthError", "Introspection", "JWKS", "Metadata"} {
+		"TokenResponse", "OAuthError", "Introspection", "JWKS", "Metadata", "UserInfo", "AuthorizationRequest",
+		"AuthorizationResponse", "EndSessionRequest"} {
 		if _, err := oaPointer(doc, "#/components/schemas/"+name); err != nil {
 			t.Errorf("schema %s: %v", name, err)
 		}
@@ -251,7 +255,7 @@ type oaChecker struct {
 // oaHeadersChecked are response headers that, when a response carries them,
 // the document must list for that operation and status.
 var oaHeadersChecked = []string{"Cache-Control", "Pragma", "Retry-After", "WWW-Authenticate", "Set-Cookie", "Access-Control-Allow-Origin",
-	"Allow", "X-Authd-User", "X-Authd-Session", "X-Authd-Scope", "X-Authd-Kind", "X-Accel-Buffering"}
+	"Allow", "X-Authd-User", "X-Authd-Session", "X-Authd-Scope", "X-Authd-Kind", "X-Accel-Buffering", "Location", "X-Frame-Options"}
 
 // check asserts that resp (a response of operation key) has a documented
 // status, content type and headers, and a body that fits the documented
@@ -304,6 +308,7 @@ func (c *oaChecker) checkRaw(key string, resp *http.Response, want int) (map[str
 			t.Errorf("%s: response has header %s: %q, which is not documented", where, h, resp.Header.Get(h))
 		}
 	}
+	c.checkLocation(where, resp, hdrs)
 
 	content, _ := doc["content"].(map[string]any)
 	if len(raw) == 0 {
@@ -335,6 +340,45 @@ func (c *oaChecker) checkRaw(key string, resp *http.Response, want int) (map[str
 	}
 	m, _ := body.(map[string]any)
 	return m, raw
+}
+
+// checkLocation checks a redirect's target against its documentation: a
+// Location header object may carry x-query, the schema of the query
+// parameters authd puts into the URL (code, state, iss…). Each parameter
+// must appear once; the query, as an object of strings, must fit the
+// schema as strictly as a JSON body.
+func (c *oaChecker) checkLocation(where string, resp *http.Response, hdrs map[string]any) {
+	t := c.t
+	t.Helper()
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return
+	}
+	for k, h := range hdrs {
+		if !strings.EqualFold(k, "Location") {
+			continue
+		}
+		hm, _ := oaDeref(t, c.doc, h).(map[string]any)
+		schema, ok := hm["x-query"]
+		if !ok {
+			return
+		}
+		u, err := url.Parse(loc)
+		if err != nil {
+			t.Errorf("%s: Location %q: %v", where, loc, err)
+			return
+		}
+		q := map[string]any{}
+		for name, vs := range u.Query() {
+			if len(vs) != 1 {
+				t.Errorf("%s: Location %q has %s %d times", where, loc, name, len(vs))
+			}
+			q[name] = vs[0]
+		}
+		for _, e := range oaValidate(t, c.doc, schema, q, "Location query") {
+			t.Errorf("%s: %s; Location %s", where, e, loc)
+		}
+	}
 }
 
 func oaKeys[V any](m map[string]V) func(func(string) bool) {
@@ -471,6 +515,13 @@ func (o *oaOutage) UserByEmail(ctx context.Context, email string) (*user.User, e
 		return nil, errOAStoreDown
 	}
 	return o.backend.UserByEmail(ctx, email)
+}
+
+func (o *oaOutage) ClientByID(ctx context.Context, id string) (*client.Client, error) {
+	if o.down.Load() {
+		return nil, errOAStoreDown
+	}
+	return o.backend.ClientByID(ctx, id)
 }
 
 func (o *oaOutage) ListSessions(ctx context.Context, userID string, now time.Time) ([]*session.Session, error) {
@@ -653,6 +704,143 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 	c.check("GET /healthz", h.do(req{method: "GET", path: "/healthz"}), http.StatusOK)
 	c.check("GET /readyz", h.do(req{method: "GET", path: "/readyz"}), http.StatusOK)
 
+	// The code flow and OpenID Connect. /oauth2/authorize and /oauth2/logout
+	// answer a browser: HTML pages and redirects, whose Location query is
+	// checked against the document too (checkLocation).
+	h.register("oidc@example.com")
+	oc := h.login("oidc@example.com")
+	web := h.newApp(client.Registration{Name: "OpenAPI web app", PostLogoutRedirectURIs: []string{"https://app.example/bye"}})
+	first := h.newApp(client.Registration{Name: "OpenAPI first-party app", FirstParty: true, Public: true})
+	postForm := func(path string, v url.Values, cookie string, extra map[string]string) *http.Response {
+		body, hdr := oaForm(v)
+		for k, x := range extra {
+			hdr[k] = x
+		}
+		return h.do(req{method: "POST", path: path, body: body, header: hdr, cookie: cookie})
+	}
+	with := func(v url.Values, kv ...string) url.Values {
+		out := url.Values{}
+		for k, vs := range v {
+			out[k] = vs
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out.Set(kv[i], kv[i+1])
+		}
+		return out
+	}
+	verifier, challenge := pkce()
+	ap := authzParams(web, challenge)
+	c.check("GET /oauth2/authorize", h.do(req{method: "GET", path: "/oauth2/authorize?" + with(ap, "client_id", "c_unknown").Encode(), cookie: oc}), http.StatusBadRequest)
+	c.check("GET /oauth2/authorize", h.do(req{method: "GET", path: "/oauth2/authorize?" + ap.Encode() + "&state=again", cookie: oc}), http.StatusBadRequest)
+	c.check("GET /oauth2/authorize", h.do(req{method: "GET", path: "/oauth2/authorize?" + with(ap, "redirect_uri", "https://evil.example/cb").Encode(), cookie: oc}), http.StatusBadRequest)
+	c.check("GET /oauth2/authorize", h.authorize("", ap), http.StatusSeeOther)
+	c.check("GET /oauth2/authorize", h.authorize(oc, with(ap, "prompt", "login", "login_hint", "oidc@example.com")), http.StatusSeeOther)
+	c.check("GET /oauth2/authorize", h.authorize(oc, with(ap, "code_challenge_method", "plain")), http.StatusFound)
+	c.check("GET /oauth2/authorize", h.authorize("", with(ap, "prompt", "none")), http.StatusFound)
+	_, consentPage := c.checkRaw("GET /oauth2/authorize", h.authorize(oc, ap), http.StatusOK)
+	consent := hiddenFields(t, string(consentPage))
+	c.check("POST /oauth2/authorize", postForm("/oauth2/authorize", ap, oc, nil), http.StatusOK)
+	c.check("POST /oauth2/authorize", postForm("/oauth2/authorize", with(consent, "decision", "allow", "consent_token", "forged"), oc, nil), http.StatusForbidden)
+	c.check("POST /oauth2/authorize", postForm("/oauth2/authorize", with(consent, "decision", "maybe"), oc, nil), http.StatusBadRequest)
+	c.check("POST /oauth2/authorize", postForm("/oauth2/authorize?x=1", ap, oc, nil), http.StatusBadRequest)
+	c.check("POST /oauth2/authorize", postForm("/oauth2/authorize", with(consent, "decision", "allow"), "", crossSite), http.StatusSeeOther)
+	c.check("POST /oauth2/authorize", postForm("/oauth2/authorize", with(consent, "decision", "deny"), oc, nil), http.StatusSeeOther)
+	resp = postForm("/oauth2/authorize", with(consent, "decision", "allow"), oc, nil)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	c.check("POST /oauth2/authorize", resp, http.StatusSeeOther)
+	code := loc.Query().Get("code")
+
+	// The code redeemed by a confidential client (HTTP Basic): an ID token
+	// too. (Its replay, invalid_grant, comes after the logout probes: it
+	// ends the session.)
+	webBasic := oaBasic(web.ID, web.secret)
+	codeBody, codeHdr := oaForm(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}, "code_verifier": {verifier}})
+	codeHdr = oaWithHeader(codeHdr, "Authorization", webBasic)
+	webTok := c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: codeBody, header: codeHdr}), http.StatusOK)
+	if webTok["id_token"] == nil || webTok["refresh_token"] == nil {
+		t.Errorf("code grant with scope openid: %v", webTok)
+	}
+	// A public client (client_id alone, PKCE) on the GET path: 302 with a code.
+	fv, fc := pkce()
+	resp = h.authorize(oc, authzParams(first, fc))
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	c.check("GET /oauth2/authorize", resp, http.StatusFound)
+	body, hdr = oaForm(exchangeForm(first, loc.Query().Get("code"), fv))
+	c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: body, header: hdr}), http.StatusOK)
+	// client_secret_post; both methods at once; a wrong posted secret; a
+	// grant the client is not registered for; an unknown grant.
+	body, hdr = oaForm(url.Values{"grant_type": {"client_credentials"}, "client_id": {cl.ID}, "client_secret": {clientSecret}})
+	if cc := c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: body, header: hdr}), http.StatusOK); cc["refresh_token"] != nil || cc["id_token"] != nil {
+		t.Errorf("client_credentials: %v", cc)
+	}
+	c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: body, header: oaWithHeader(hdr, "Authorization", basic)}), http.StatusBadRequest)
+	body, hdr = oaForm(url.Values{"grant_type": {"client_credentials"}, "client_id": {cl.ID}, "client_secret": {"wrong"}})
+	c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: body, header: hdr}), http.StatusUnauthorized)
+	body, hdr = oaForm(url.Values{"grant_type": {"password"}, "username": {email}, "password": {testPassword}})
+	if e := c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: body, header: oaWithHeader(hdr, "Authorization", webBasic)}), http.StatusBadRequest); e["error"] != "unauthorized_client" {
+		t.Errorf("a grant the client is not registered for: %v", e)
+	}
+	body, hdr = oaForm(url.Values{"grant_type": {"implicit"}})
+	c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: body, header: hdr}), http.StatusBadRequest)
+	// --password-grant=off (the default): unsupported_grant_type.
+	noPassword := newHarness(t, options{noPasswordGrant: true})
+	body, hdr = oaForm(url.Values{"grant_type": {"password"}, "username": {email}, "password": {testPassword}})
+	if e := c.check("POST /oauth2/token", noPassword.do(req{method: "POST", path: "/oauth2/token", body: body, header: hdr}), http.StatusBadRequest); e["error"] != "unsupported_grant_type" {
+		t.Errorf("password grant while off: %v", e)
+	}
+
+	// UserInfo: a bearer token with openid; none, a bad one, one without
+	// openid, one in the query, a cross-site POST.
+	webBearer := map[string]string{"Authorization": "Bearer " + fmt.Sprint(webTok["access_token"])}
+	for _, m := range []string{"GET", "POST"} {
+		key := m + " /oauth2/userinfo"
+		if ui := c.check(key, h.do(req{method: m, path: "/oauth2/userinfo", header: webBearer}), http.StatusOK); ui["email"] != "oidc@example.com" {
+			t.Errorf("%s: %v", key, ui)
+		}
+		c.check(key, h.do(req{method: m, path: "/oauth2/userinfo"}), http.StatusUnauthorized)
+		c.check(key, h.do(req{method: m, path: "/oauth2/userinfo", cookie: oc}), http.StatusUnauthorized)
+		c.check(key, h.do(req{method: m, path: "/oauth2/userinfo", header: map[string]string{"Authorization": "Bearer x.y.z"}}), http.StatusUnauthorized)
+		c.check(key, h.do(req{method: m, path: "/oauth2/userinfo", header: bearer}), http.StatusForbidden) // scope read
+		c.check(key, h.do(req{method: m, path: "/oauth2/userinfo?access_token=x", header: webBearer}), http.StatusBadRequest)
+	}
+	c.check("POST /oauth2/userinfo", h.do(req{method: "POST", path: "/oauth2/userinfo", header: oaWithHeader(crossSite, "Authorization", webBearer["Authorization"])}), http.StatusForbidden)
+
+	// Discovery: one document at three addresses; the RFC 8414 §3.1 path
+	// form exists only for an issuer with a path.
+	c.check("GET /.well-known/openid-configuration", h.do(req{method: "GET", path: "/.well-known/openid-configuration"}), http.StatusOK)
+	c.check("GET /.well-known/oauth-authorization-server/{path}", h.do(req{method: "GET", path: "/.well-known/oauth-authorization-server/tenant"}), http.StatusNotFound)
+	tenant := server.New(server.Config{Users: h.users, Sessions: h.sessions, Store: h.store, Tokens: &server.TokenConfig{
+		IssuerURL: "http://authd.test/tenant", Scopes: []string{"read", "write"}, Clients: h.clients, PublicClientID: "authd", IDTokenAlgs: h.ring.Algs()}})
+	for path, want := range map[string]int{"/tenant": http.StatusOK, "/other": http.StatusNotFound, "/tenant/x": http.StatusNotFound} {
+		rec := httptest.NewRecorder()
+		tenant.ServeHTTP(rec, httptest.NewRequest("GET", "http://authd.test/.well-known/oauth-authorization-server"+path, nil))
+		if md := c.check("GET /.well-known/oauth-authorization-server/{path}", rec.Result(), want); want == http.StatusOK && md["issuer"] != "http://authd.test/tenant" {
+			t.Errorf("path-form metadata: issuer %v", md["issuer"])
+		}
+	}
+
+	// RP-Initiated Logout: error pages, the confirmation page, then the
+	// sign-outs (each ends the browser's session, so they come last).
+	idt := fmt.Sprint(webTok["id_token"])
+	c.check("GET /oauth2/logout", h.do(req{method: "GET", path: "/oauth2/logout?id_token_hint=x", cookie: oc}), http.StatusBadRequest)
+	c.check("GET /oauth2/logout", h.do(req{method: "GET", path: "/oauth2/logout?" + url.Values{"id_token_hint": {idt},
+		"post_logout_redirect_uri": {"https://evil.example/"}}.Encode(), cookie: oc}), http.StatusBadRequest)
+	c.check("GET /oauth2/logout", h.do(req{method: "GET", path: "/oauth2/logout?client_id=" + web.ID, cookie: oc}), http.StatusOK)
+	c.check("POST /oauth2/logout", postForm("/oauth2/logout", url.Values{"client_id": {web.ID}}, oc, nil), http.StatusOK)
+	c.check("POST /oauth2/logout", postForm("/oauth2/logout", url.Values{"client_id": {"c_unknown"}}, oc, nil), http.StatusBadRequest)
+	c.check("POST /oauth2/logout", postForm("/oauth2/logout?x=1", url.Values{"client_id": {web.ID}}, oc, nil), http.StatusBadRequest)
+	c.check("POST /oauth2/logout", postForm("/oauth2/logout", url.Values{"decision": {"logout"}}, oc, crossSite), http.StatusForbidden)
+	c.check("GET /oauth2/logout", h.do(req{method: "GET", path: "/oauth2/logout?" + url.Values{"id_token_hint": {idt},
+		"post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"s1"}}.Encode(), cookie: oc}), http.StatusFound)
+	c.check("GET /oauth2/logout", h.do(req{method: "GET", path: "/oauth2/logout?id_token_hint=" + idt}), http.StatusSeeOther)
+	oc = h.login("oidc@example.com")
+	c.check("POST /oauth2/logout", postForm("/oauth2/logout", url.Values{"decision": {"logout"}, "client_id": {web.ID},
+		"post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"s2"}}, oc, nil), http.StatusSeeOther)
+	c.check("POST /oauth2/logout", postForm("/oauth2/logout", url.Values{"decision": {"logout"}}, h.login("oidc@example.com"), nil), http.StatusSeeOther)
+	if e := c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: codeBody, header: codeHdr}), http.StatusBadRequest); e["error"] != "invalid_grant" {
+		t.Errorf("a code redeemed twice: %v", e)
+	}
+
 	// Changing things.
 	c.check("PUT /v1/user/password", h.do(req{method: "PUT", path: "/v1/user/password", body: `{}`}), http.StatusUnauthorized)
 	c.check("PUT /v1/user/password", h.do(req{method: "PUT", path: "/v1/user/password", body: `{}`, cookie: secret}), http.StatusBadRequest)
@@ -766,6 +954,10 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 	c.check("GET /v1/sessions", h.do(req{method: "GET", path: "/v1/sessions", cookie: live}), http.StatusServiceUnavailable)
 	body, hdr = oaForm(url.Values{"grant_type": {"password"}, "username": {"x@example.com"}, "password": {testPassword}})
 	c.check("POST /oauth2/token", h.do(req{method: "POST", path: "/oauth2/token", body: body, header: hdr}), http.StatusServiceUnavailable)
+	c.check("GET /oauth2/authorize", h.authorize("", ap), http.StatusServiceUnavailable)
+	c.check("POST /oauth2/authorize", postForm("/oauth2/authorize", ap, "", nil), http.StatusServiceUnavailable)
+	c.check("GET /oauth2/logout", h.do(req{method: "GET", path: "/oauth2/logout?client_id=" + web.ID}), http.StatusServiceUnavailable)
+	c.check("POST /oauth2/logout", postForm("/oauth2/logout", url.Values{"client_id": {web.ID}}, "", nil), http.StatusServiceUnavailable)
 	store.down.Store(false)
 
 	for key := range c.ops {
@@ -807,7 +999,7 @@ func TestOpenAPIMethodNotAllowed(t *testing.T) {
 				want["HEAD"] = true
 			}
 		}
-		path := strings.ReplaceAll(p, "{id}", "x")
+		path := strings.NewReplacer("{id}", "x", "{path}", "x").Replace(p)
 		resp := h.do(req{method: "PATCH", path: path})
 		got := map[string]bool{}
 		for _, m := range strings.Split(resp.Header.Get("Allow"), ",") {
