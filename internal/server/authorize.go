@@ -459,7 +459,7 @@ var scopeDescriptions = map[string]string{
 	"openid":         "Know who you are (your authd account ID)",
 	"email":          "See your email address",
 	"profile":        "See your basic profile",
-	"offline_access": "Stay signed in when you are not using it",
+	"offline_access": "Keep its access while you are away (until you sign it out)",
 	"read":           "Read your authd account and devices",
 	"write":          "Change your authd account and sign out your devices",
 }

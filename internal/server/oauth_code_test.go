@@ -910,3 +910,20 @@ func BenchmarkRSA2048Sign(b *testing.B) {
 		}
 	}
 }
+
+// TestPasswordGrantClientScopes: with the grant on, a client registered
+// with scopes gets no more (found by the OpenAPI review: it got any API
+// scope).
+func TestPasswordGrantClientScopes(t *testing.T) {
+	h := newHarness(t, options{})
+	h.register("jo@example.com")
+	a := h.newApp(client.Registration{RedirectURIs: []string{}, GrantTypes: []string{client.GrantPassword}, Scopes: []string{"read"}})
+	f := url.Values{"grant_type": {"password"}, "username": {"jo@example.com"}, "password": {testPassword}}
+	resp := h.tokenForm(a, f)
+	wantStatus(t, "no scope", resp, http.StatusOK)
+	if tk := decode[codeTokens](t, resp); tk.Scope != "read" {
+		t.Errorf("scope %q, want the client's read", tk.Scope)
+	}
+	f.Set("scope", "write")
+	wantStatus(t, "write", h.tokenForm(a, f), http.StatusBadRequest)
+}

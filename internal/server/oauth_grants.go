@@ -53,8 +53,14 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
 		return
 	}
-	scope, ok := s.scopeOf(form.Get("scope"), tc.Scopes)
-	if !ok {
+	within := tc.Scopes
+	if len(c.Scopes) > 0 {
+		// A client registered with scopes gets no more (as at the
+		// authorization endpoint and for client_credentials).
+		within = slices.DeleteFunc(slices.Clone(tc.Scopes), func(sc string) bool { return !slices.Contains(c.Scopes, sc) })
+	}
+	scope, ok := s.scopeOf(form.Get("scope"), within)
+	if !ok || scope == "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "the requested scope is not allowed")
 		return
 	}
@@ -198,6 +204,10 @@ func (s *Server) idTokenAlg(c *client.Client) string {
 	algs := s.cfg.Tokens.IDTokenAlgs
 	if c.IDTokenAlg != "" && slices.Contains(algs, c.IDTokenAlg) {
 		return c.IDTokenAlg
+	}
+	if c.IDTokenAlg != "" {
+		s.log.Warn("the client registered an ID token algorithm this deployment does not sign with (add it to --signing-alg)",
+			"client_id", c.ID, "id_token_alg", c.IDTokenAlg, "signing_algs", algs)
 	}
 	if slices.Contains(algs, "RS256") || len(algs) == 0 {
 		return "RS256"

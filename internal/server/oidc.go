@@ -80,7 +80,6 @@ func (s *Server) handleMetadataPath(w http.ResponseWriter, r *http.Request) {
 // handleUserInfo is OIDC Core §5.3: the claims of the access token's
 // user, for a token granted scope openid.
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
 	if _, ok := bearerToken(r); !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)
 		writeProblem(w, problem{Type: problemType("unauthenticated"), Status: http.StatusUnauthorized,
