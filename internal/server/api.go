@@ -49,6 +49,8 @@ type sessionListItem struct {
 	IP         string    `json:"ip"`
 	UserAgent  string    `json:"user_agent"`
 	Current    bool      `json:"current"`
+	ClientID   string    `json:"client_id,omitempty"`
+	AppName    string    `json:"app_name,omitempty"`
 }
 
 func requireFields(fields map[string]string) error {
@@ -285,9 +287,17 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, c *c
 		return
 	}
 	out := make([]sessionListItem, 0, len(list))
+	names := map[string]string{}
 	for _, x := range list {
-		out = append(out, sessionListItem{ID: x.ID, Kind: string(x.Kind), CreatedAt: x.CreatedAt, LastSeenAt: x.LastSeenAt,
-			ExpiresAt: x.ExpiresAt, IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == c.SessionID})
+		it := sessionListItem{ID: x.ID, Kind: string(x.Kind), CreatedAt: x.CreatedAt, LastSeenAt: x.LastSeenAt,
+			ExpiresAt: x.ExpiresAt, IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == c.SessionID, ClientID: x.ClientID}
+		if x.ClientID != "" && s.cfg.Tokens != nil {
+			if _, ok := names[x.ClientID]; !ok {
+				names[x.ClientID] = s.appName(r, x.ClientID)
+			}
+			it.AppName = names[x.ClientID]
+		}
+		out = append(out, it)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }

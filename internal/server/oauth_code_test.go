@@ -164,6 +164,9 @@ func TestCodeFlowFirstParty(t *testing.T) {
 			if strings.Count(body, `"id"`) != 2 {
 				t.Errorf("want the browser's session and the app's: %s", body)
 			}
+			if !strings.Contains(body, `"client_id":"`+a.ID+`"`) || !strings.Contains(body, `"app_name":"`+a.Name+`"`) {
+				t.Errorf("the app's session does not name the app: %s", body)
+			}
 			// Refresh joins the rotation rules.
 			f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.RefreshToken}}
 			if public {
