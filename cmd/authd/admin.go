@@ -329,6 +329,12 @@ func openAdmin(ctx context.Context, c *config, stderr io.Writer) (services, func
 	if err != nil {
 		return services{}, nil, err
 	}
+	if kind, _, _ := c.databaseKind(); kind == "memory" {
+		// The command's own memory would take the change and forget it
+		// (found by the black-box test: `client add` printed a secret
+		// for a client no server knew).
+		return services{}, nil, usageError{"--database memory:// lives inside one serve process: an admin command cannot reach it (use the SQLite default or PostgreSQL)"}
+	}
 	b, err := openBackend(ctx, c, true)
 	if err != nil {
 		return services{}, nil, err

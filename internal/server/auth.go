@@ -59,8 +59,33 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 			s.writeAuthError(w, r, err)
 			return
 		}
+		if !s.apiScope(w, c) {
+			return
+		}
 		h(w, r, c)
 	}
+}
+
+// apiScope: authd's own API (/v1/*, forward auth) serves a bearer token
+// only if it carries at least one API scope (--scopes). A token granted
+// only OpenID Connect scopes (openid, email, profile, offline_access) is
+// an app's proof of who signed in, for UserInfo: the user consented to
+// nothing more, so it must not read the account or the device list
+// (found by the black-box test: an openid-only third-party token did).
+// It answers 403 insufficient_scope itself when it refuses.
+func (s *Server) apiScope(w http.ResponseWriter, c *caller) bool {
+	if s.cfg.Tokens == nil || c.Kind != session.KindToken {
+		return true
+	}
+	for _, sc := range strings.Fields(c.Scope) {
+		if slices.Contains(s.cfg.Tokens.Scopes, sc) {
+			return true
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="authd", error="insufficient_scope", scope="`+s.allScopes+`"`)
+	writeProblem(w, problem{Type: problemType("insufficient-scope"), Title: "Insufficient scope", Status: http.StatusForbidden,
+		Detail: "authd's API needs a token with one of the scopes " + s.allScopes + "; an OpenID Connect token is for /oauth2/userinfo."})
+	return false
 }
 
 // fullAccess wraps account-changing handlers (password change, revoking

@@ -53,6 +53,9 @@ func (s *Server) handleAuthCheck(w http.ResponseWriter, r *http.Request) {
 		s.writeAuthError(w, r, err)
 		return
 	}
+	if !s.apiScope(w, c) {
+		return
+	}
 	h := w.Header()
 	h.Set("X-Authd-User", c.UserID)
 	h.Set("X-Authd-Session", c.SessionID)

@@ -142,20 +142,25 @@ func (s *Server) requireClient(w http.ResponseWriter, r *http.Request) (clientID
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "HTTP Basic client authentication is required")
 		return "", false
 	}
-	return s.authenticateClient(w, r, id, secret)
-}
-
-// authenticateClient checks a confidential client's credentials; when
-// they fail it has answered (401 invalid_client, or 503 when the store
-// is down) and ok is false.
-func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, id, secret string) (clientID string, ok bool) {
 	c, ok := s.authenticateClientFull(w, r, id, secret)
 	if !ok {
+		return "", false
+	}
+	if len(c.RedirectURIs) > 0 {
+		// Introspection and the revocation feed tell about every user's
+		// tokens and sessions: they are for the deployment's resource
+		// servers (clients registered without redirect URIs), not for
+		// the apps users sign in to (RFC 7662 §4: the server decides who
+		// may introspect).
+		writeOAuthError(w, http.StatusForbidden, "unauthorized_client", "only service clients (registered without --redirect-uri) may use this endpoint")
 		return "", false
 	}
 	return c.ID, true
 }
 
+// authenticateClientFull checks a confidential client's credentials; when
+// they fail it has answered (401 invalid_client, or 503 when the store
+// is down) and ok is false.
 func (s *Server) authenticateClientFull(w http.ResponseWriter, r *http.Request, id, secret string) (*client.Client, bool) {
 	c, err := s.cfg.Tokens.Clients.Authenticate(r.Context(), id, secret)
 	if errors.Is(err, authd.ErrUnauthenticated) {

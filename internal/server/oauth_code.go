@@ -89,6 +89,29 @@ func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, form url.Valu
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the code is invalid, expired or used")
 		return
 	}
+	// What approved the code must still stand: the browser's session
+	// (signed out, revoked, ended by a password change elsewhere: the
+	// code dies with it) and, for an app that asked, the user's consent
+	// (withdrawn between the approval and the redemption: no session).
+	if _, err := s.cfg.Sessions.ByID(ctx, ac.BrowserSession); err != nil {
+		if errors.Is(err, authd.ErrNotFound) {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the code is invalid, expired or used")
+			return
+		}
+		s.writeOAuthFailure(w, r, err)
+		return
+	}
+	if !c.FirstParty {
+		covered, err := tc.Clients.ConsentCovers(ctx, ac.UserID, c.ID, strings.Fields(ac.Scope))
+		if err != nil {
+			s.writeOAuthFailure(w, r, err)
+			return
+		}
+		if !covered {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the user withdrew the consent this code was issued under")
+			return
+		}
+	}
 	g, err := tc.Refresher.Start(ctx, ac.UserID, c.ID, ac.Scope, session.Meta{IP: s.clientIP(r), UserAgent: r.UserAgent()})
 	if err != nil {
 		s.writeOAuthFailure(w, r, err)

@@ -59,7 +59,7 @@ func pkce() (verifier, challenge string) {
 func authzParams(a app, challenge string) url.Values {
 	return url.Values{
 		"response_type": {"code"}, "client_id": {a.ID}, "redirect_uri": {a.RedirectURIs[0]},
-		"scope": {"openid email"}, "state": {"st-" + rand.Text()[:8]}, "nonce": {"n-" + rand.Text()[:8]},
+		"scope": {"openid email read"}, "state": {"st-" + rand.Text()[:8]}, "nonce": {"n-" + rand.Text()[:8]},
 		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
 	}
 }
@@ -153,7 +153,7 @@ func TestCodeFlowFirstParty(t *testing.T) {
 				t.Errorf("Cache-Control %q", cc)
 			}
 			tk := decode[codeTokens](t, resp)
-			if tk.AccessToken == "" || tk.RefreshToken == "" || tk.TokenType != "Bearer" || tk.Scope != "openid email" {
+			if tk.AccessToken == "" || tk.RefreshToken == "" || tk.TokenType != "Bearer" || tk.Scope != "openid email read" {
 				t.Fatalf("tokens %+v", tk)
 			}
 			// The access token works on the API, and names a session of
@@ -270,7 +270,7 @@ func TestCodeFlowConsent(t *testing.T) {
 	p2.Set("prompt", "consent")
 	wantStatus(t, "prompt=consent", h.authorize(cookie, p2), http.StatusOK)
 	p3 := authzParams(a, challenge)
-	p3.Set("scope", "openid email read")
+	p3.Set("scope", "openid email read write")
 	wantStatus(t, "wider scope", h.authorize(cookie, p3), http.StatusOK)
 	// prompt=none where consent is missing: consent_required.
 	p3.Set("prompt", "none")
@@ -363,11 +363,17 @@ func TestCodeFlowLogin(t *testing.T) {
 		}
 		lu, _ := url.Parse(loc)
 		back := lu.Query().Get("return_to")
-		if strings.Contains(back, "prompt=login") || strings.Contains(back, "max_age") {
-			t.Errorf("the way back keeps the re-authentication demand: %q", back)
+		// The way back keeps the demand (TestOAuthBlackBoxFindings: it
+		// cannot be skipped), and a sign-in made now satisfies it.
+		if !strings.Contains(back, "prompt=login") && !strings.Contains(back, "max_age=60") {
+			t.Errorf("the way back dropped the re-authentication demand: %q", back)
 		}
 		if page := readBody(h.do(req{method: "GET", path: loc, cookie: cookie})); !strings.Contains(page, `action="/login"`) {
 			t.Error("reauth=1 must show the form to a signed-in browser")
+		}
+		cookie = h.login("cy@example.com")
+		if q := redirectParams(t, h.do(req{method: "GET", path: back, cookie: cookie}), appRedirect); q.Get("code") == "" {
+			t.Errorf("after the sign-in: %v", q)
 		}
 	}
 	// max_age within the session's age: no login.
@@ -457,6 +463,7 @@ func TestAuthorizeErrorsGoBack(t *testing.T) {
 		{"short challenge", func(v url.Values) { v.Set("code_challenge", "abc") }, "invalid_request"},
 		{"unknown scope", func(v url.Values) { v.Set("scope", "openid admin") }, "invalid_scope"},
 		{"unregistered scope", func(v url.Values) { v.Set("scope", "openid write") }, "invalid_scope"},
+		{"tab-separated scope", func(v url.Values) { v.Set("scope", "openid\temail") }, "invalid_scope"},
 		{"bad prompt", func(v url.Values) { v.Set("prompt", "always") }, "invalid_request"},
 		{"bad max_age", func(v url.Values) { v.Set("max_age", "-1") }, "invalid_request"},
 		{"request object", func(v url.Values) { v.Set("request", "eyJ...") }, "request_not_supported"},
@@ -798,10 +805,39 @@ func TestEndSession(t *testing.T) {
 		if body := readBody(resp); !strings.Contains(body, `name="decision" value="logout"`) {
 			t.Fatal("no confirmation button")
 		}
-		if !live(tk) {
-			t.Error("GET without a hint signed out")
+		wantStatus(t, "browser session before confirming", h.do(req{method: "GET", path: "/v1/session", cookie: cookie}), http.StatusOK)
+		post := func(body, cookie string, hdr map[string]string) int {
+			hr := httptest.NewRequest("POST", "http://authd.test/oauth2/logout", strings.NewReader(body))
+			hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			hr.Header.Set("Cookie", server.DefaultCookieName+"="+cookie)
+			for k, v := range hdr {
+				hr.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.srv.ServeHTTP(rec, hr)
+			return rec.Code
 		}
-		hr := httptest.NewRequest("POST", "http://authd.test/oauth2/logout", strings.NewReader("decision=logout&client_id="+a.ID))
+		// A forged cross-site confirmation is refused by the cross-origin
+		// protection.
+		if code := post("decision=logout", cookie, map[string]string{"Sec-Fetch-Site": "cross-site"}); code != http.StatusForbidden {
+			t.Errorf("cross-site confirmation: %d", code)
+		}
+		if code := post("decision=logout&client_id="+a.ID, cookie, nil); code != http.StatusSeeOther {
+			t.Fatalf("confirm: %d", code)
+		}
+		wantStatus(t, "browser session", h.do(req{method: "GET", path: "/v1/session", cookie: cookie}), http.StatusUnauthorized)
+		if !live(tk) {
+			t.Error("without a hint only the browser's session ends; the app's is the app's to end")
+		}
+	})
+	t.Run("another user's hint ends nothing of theirs", func(t *testing.T) {
+		_, bobTk := signIn()
+		h.register("ju@example.com")
+		cookie := h.login("ju@example.com")
+		p := url.Values{"id_token_hint": {bobTk.IDToken}}
+		resp := h.do(req{method: "GET", path: "/oauth2/logout?" + p.Encode(), cookie: cookie})
+		wantStatus(t, "confirmation for a mismatched hint", resp, http.StatusOK)
+		hr := httptest.NewRequest("POST", "http://authd.test/oauth2/logout", strings.NewReader("decision=logout&"+p.Encode()))
 		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		hr.Header.Set("Cookie", server.DefaultCookieName+"="+cookie)
 		rec := httptest.NewRecorder()
@@ -809,18 +845,16 @@ func TestEndSession(t *testing.T) {
 		if rec.Code != http.StatusSeeOther {
 			t.Fatalf("confirm: %d", rec.Code)
 		}
-		wantStatus(t, "browser session", h.do(req{method: "GET", path: "/v1/session", cookie: cookie}), http.StatusUnauthorized)
-		// A forged cross-site confirmation is refused by the cross-origin
-		// protection.
-		cookie2, _ := signIn()
-		hr = httptest.NewRequest("POST", "http://authd.test/oauth2/logout", strings.NewReader("decision=logout"))
-		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		hr.Header.Set("Cookie", server.DefaultCookieName+"="+cookie2)
-		hr.Header.Set("Sec-Fetch-Site", "cross-site")
-		rec = httptest.NewRecorder()
-		h.srv.ServeHTTP(rec, hr)
-		if rec.Code != http.StatusForbidden {
-			t.Errorf("cross-site confirmation: %d", rec.Code)
+		if !live(bobTk) {
+			t.Error("another user's hint ended their app session")
+		}
+		// No browser session at all: the hint alone ends nothing.
+		resp = h.do(req{method: "GET", path: "/oauth2/logout?" + p.Encode()})
+		if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+			t.Errorf("hint without a browser session: %d", resp.StatusCode)
+		}
+		if !live(bobTk) {
+			t.Error("a hint without a browser session ended the app's session")
 		}
 	})
 	t.Run("forged hint", func(t *testing.T) {
@@ -929,4 +963,136 @@ func TestPasswordGrantClientScopes(t *testing.T) {
 	}
 	f.Set("scope", "write")
 	wantStatus(t, "write", h.tokenForm(a, f), http.StatusBadRequest)
+}
+
+// TestOAuthBlackBoxFindings pins what the black-box test of the OpenID
+// Provider found.
+func TestOAuthBlackBoxFindings(t *testing.T) {
+	h := newHarness(t, options{})
+	h.register("ka@example.com")
+	cookie := h.login("ka@example.com")
+	third := h.newApp(client.Registration{Name: "Third"})
+	fp := h.newApp(client.Registration{FirstParty: true})
+	consent := func(a app, scope string) {
+		_, challenge := pkce()
+		p := authzParams(a, challenge)
+		p.Set("scope", scope)
+		page := readBody(h.authorize(cookie, p))
+		f := hiddenFields(t, page)
+		f.Set("decision", "allow")
+		hr := httptest.NewRequest("POST", "http://authd.test/oauth2/authorize", strings.NewReader(f.Encode()))
+		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		hr.Header.Set("Cookie", server.DefaultCookieName+"="+cookie)
+		rec := httptest.NewRecorder()
+		h.srv.ServeHTTP(rec, hr)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("consent: %d", rec.Code)
+		}
+	}
+	flow := func(a app, scope string) codeTokens {
+		verifier, challenge := pkce()
+		p := authzParams(a, challenge)
+		p.Set("scope", scope)
+		q := redirectParams(t, h.authorize(cookie, p), appRedirect)
+		resp := h.tokenForm(a, exchangeForm(a, q.Get("code"), verifier))
+		wantStatus(t, "exchange", resp, http.StatusOK)
+		return decode[codeTokens](t, resp)
+	}
+
+	t.Run("an openid-only token reads nothing of authd's API", func(t *testing.T) {
+		consent(third, "openid")
+		tk := flow(third, "openid")
+		bearer := map[string]string{"Authorization": "Bearer " + tk.AccessToken}
+		for _, path := range []string{"/v1/user", "/v1/sessions", "/v1/session", "/v1/auth/check"} {
+			if resp := h.do(req{method: "GET", path: path, header: bearer}); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s: %d, want 403 insufficient_scope", path, resp.StatusCode)
+			}
+		}
+		wantStatus(t, "userinfo", h.do(req{method: "GET", path: "/oauth2/userinfo", header: bearer}), http.StatusOK)
+	})
+
+	t.Run("prompt=login cannot be skipped", func(t *testing.T) {
+		_, challenge := pkce()
+		for _, mod := range []func(url.Values){
+			func(v url.Values) { v.Set("prompt", "login") },
+			func(v url.Values) { v.Set("max_age", "0") },
+		} {
+			p := authzParams(fp, challenge)
+			mod(p)
+			h.clock.Advance(time.Second)
+			loc := h.authorize(cookie, p).Header.Get("Location")
+			lu, _ := url.Parse(loc)
+			back := lu.Query().Get("return_to")
+			if !strings.HasPrefix(back, "/oauth2/authorize?") {
+				t.Fatalf("login redirect %q", loc)
+			}
+			// Straight back without signing in: the login again, no code.
+			resp := h.do(req{method: "GET", path: back, cookie: cookie})
+			if l := resp.Header.Get("Location"); !strings.HasPrefix(l, "/login?") {
+				t.Fatalf("the way back without a sign-in answered %d %q", resp.StatusCode, l)
+			}
+			// A forged login_after is refused too.
+			bu, _ := url.Parse(back)
+			bq := bu.Query()
+			bq.Set("login_after", "0")
+			resp = h.do(req{method: "GET", path: "/oauth2/authorize?" + bq.Encode(), cookie: cookie})
+			if l := resp.Header.Get("Location"); !strings.HasPrefix(l, "/login?") {
+				t.Fatalf("forged login_after answered %d %q", resp.StatusCode, l)
+			}
+			// After a real sign-in, the same way back gives a code.
+			h.clock.Advance(time.Second)
+			fresh := h.login("ka@example.com")
+			if q := redirectParams(t, h.do(req{method: "GET", path: back, cookie: fresh}), appRedirect); q.Get("code") == "" {
+				t.Fatalf("after the sign-in: %v", q)
+			}
+			cookie = fresh
+		}
+	})
+
+	t.Run("a code dies with its consent and its browser session", func(t *testing.T) {
+		consent(third, "openid email read")
+		verifier, challenge := pkce()
+		q := redirectParams(t, h.authorize(cookie, authzParams(third, challenge)), appRedirect)
+		hr := httptest.NewRequest("POST", "http://authd.test/account/apps/"+third.ID+"/withdraw", nil)
+		hr.Header.Set("Cookie", server.DefaultCookieName+"="+cookie)
+		h.srv.ServeHTTP(httptest.NewRecorder(), hr)
+		wantStatus(t, "code after withdrawal", h.tokenForm(third, exchangeForm(third, q.Get("code"), verifier)), http.StatusBadRequest)
+
+		verifier, challenge = pkce()
+		q = redirectParams(t, h.authorize(cookie, authzParams(fp, challenge)), appRedirect)
+		wantStatus(t, "sign out", h.do(req{method: "DELETE", path: "/v1/session", cookie: cookie}), http.StatusNoContent)
+		wantStatus(t, "code after sign-out", h.tokenForm(fp, exchangeForm(fp, q.Get("code"), verifier)), http.StatusBadRequest)
+		cookie = h.login("ka@example.com")
+	})
+
+	t.Run("client_credentials tokens: revocation says it cannot", func(t *testing.T) {
+		svc := h.newApp(client.Registration{RedirectURIs: []string{}, GrantTypes: []string{client.GrantClientCredentials}})
+		tk := decode[codeTokens](t, h.tokenForm(svc, url.Values{"grant_type": {"client_credentials"}}))
+		hr := httptest.NewRequest("POST", "http://authd.test/oauth2/revoke", strings.NewReader("token="+tk.AccessToken))
+		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		hr.SetBasicAuth(svc.ID, svc.secret)
+		rec := httptest.NewRecorder()
+		h.srv.ServeHTTP(rec, hr)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "unsupported_token_type") {
+			t.Errorf("revoke a client_credentials token: %d %s", rec.Code, rec.Body)
+		}
+	})
+
+	t.Run("apps may not introspect or follow the feed", func(t *testing.T) {
+		tk := flow(fp, "openid read")
+		for _, path := range []string{"/oauth2/introspect", "/v1/revocations"} {
+			method, body := "POST", "token="+tk.AccessToken
+			if path == "/v1/revocations" {
+				method, body = "GET", ""
+			}
+			hr := httptest.NewRequest(method, "http://authd.test"+path, strings.NewReader(body))
+			hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			hr.SetBasicAuth(fp.ID, fp.secret)
+			rec := httptest.NewRecorder()
+			h.srv.ServeHTTP(rec, hr)
+			if rec.Code != http.StatusForbidden {
+				t.Errorf("%s by an app: %d %s", path, rec.Code, rec.Body)
+			}
+		}
+	})
 }

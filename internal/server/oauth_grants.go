@@ -131,6 +131,9 @@ func (s *Server) scopeOf(requested string, within []string) (string, bool) {
 	if requested == "" {
 		return strings.Join(within, " "), true
 	}
+	if strings.ContainsAny(requested, "\t\n\r\v\f") {
+		return "", false // RFC 6749 §3.3: separated by spaces (%x20) only
+	}
 	parts := strings.Fields(requested)
 	if len(parts) > 32 {
 		return "", false

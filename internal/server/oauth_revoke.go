@@ -56,10 +56,10 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if c.SessionID == "" {
-			// A client_credentials token has no session: nothing to end
-			// (it expires with its short lifetime).
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusOK)
+			// A client_credentials token has no session to end, and
+			// authd keeps no list of such tokens: RFC 7009 §2.2.1's
+			// answer, rather than a 200 that would claim it is dead.
+			writeOAuthError(w, http.StatusBadRequest, "unsupported_token_type", "a client_credentials token cannot be revoked; it expires with --access-token-ttl")
 			return
 		}
 		if err := s.cfg.Sessions.End(ctx, c.SessionID, event.CauseTokenRevoked); err != nil {

@@ -124,10 +124,13 @@ type logoutView struct {
 // user and the app's session, and may ask to be sent back to a
 // registered post_logout_redirect_uri (exact match, §3) with its state.
 //
-// With a valid hint the sign-out happens at once: the app's session (the
-// hint's sid) and this browser's authd session end. Without one, or for
-// another user than the browser's, the user confirms on a page first
-// (§2: a logout request could be forged by any site).
+// With a valid hint for the browser's own user the sign-out happens at
+// once: the app's session (the hint's sid) and this browser's authd
+// session end. Without one, or with a hint for another user, the user
+// confirms on a page first (§2: a logout request could be forged by any
+// site), and only this browser's session ends. A browser with no authd
+// session has nothing to end here: it is sent back at once (the app ends
+// its own session, and may revoke its refresh token).
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	// An id_token_hint is up to token.MaxTokenLen bytes.
 	p, ok := authzParams(w, r, token.MaxTokenLen)
@@ -178,14 +181,16 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	confirmed := r.Method == http.MethodPost && p.Get("decision") == "logout"
-	sameUser := hint != nil && (browser == nil || browser.UserID == hint.Subject)
-	if !confirmed && !sameUser {
+	sameUser := hint != nil && browser != nil && browser.UserID == hint.Subject
+	if browser != nil && !sameUser && !confirmed {
 		s.renderLogoutConfirm(w, r, p, c, browser)
 		return
 	}
 	ctx := r.Context()
-	if hint != nil && hint.SessionID != "" {
-		// The app's session, if it is the hint's user's.
+	if sameUser && hint.SessionID != "" {
+		// The app's session, if it is this browser's user's: a hint for
+		// another user (or with no browser session at all) ends nothing,
+		// so an ID token that leaked cannot sign its user out.
 		if sess, err := s.cfg.Sessions.ByID(ctx, hint.SessionID); err == nil && sess.UserID == hint.Subject {
 			if err := s.cfg.Sessions.End(ctx, sess.ID, event.CauseEndSession); err != nil && !errors.Is(err, authd.ErrNotFound) {
 				s.pageFailure(w, r, err)
