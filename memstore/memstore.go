@@ -12,6 +12,7 @@ import (
 	"github.com/authd/authd"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/mail"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/user"
 )
@@ -37,6 +38,8 @@ type Store struct {
 	clientNames map[string]string                     // name → ID
 	consents    map[string]map[string]*client.Consent // user ID → client ID → consent
 	codes       map[[32]byte]*storedCode              // authorization codes by hash
+	emailTokens map[[32]byte]*user.Token              // emailed tokens by hash
+	outbox      map[string]*mail.Message              // queued mails by ID
 }
 
 // New returns an empty Store.
@@ -49,6 +52,8 @@ func New() *Store {
 		hashOf:   map[string][32]byte{},
 
 		tokens:      newRefreshTokens(),
+		emailTokens: map[[32]byte]*user.Token{},
+		outbox:      map[string]*mail.Message{},
 		keys:        map[string]*jwks.StoredKey{},
 		clients:     map[string]*client.Client{},
 		clientNames: map[string]string{},

@@ -7,13 +7,17 @@ import (
 	"github.com/authd/authd/user"
 )
 
-const userCols = `id, email, password_hash, created_at, updated_at, disabled`
+const userCols = `id, email, password_hash, created_at, updated_at, disabled, email_verified_at`
 
 func scanUser(sc scanner) (*user.User, error) {
-	var u user.User
-	if err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt, &u.Disabled); err != nil {
+	var (
+		u        user.User
+		verified *time.Time
+	)
+	if err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt, &u.Disabled, &verified); err != nil {
 		return nil, err
 	}
+	u.EmailVerified = verified != nil
 	u.CreatedAt = utc(u.CreatedAt)
 	u.UpdatedAt = utc(u.UpdatedAt)
 	return &u, nil
@@ -23,8 +27,8 @@ func scanUser(sc scanner) (*user.User, error) {
 // both map to authd.ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u *user.User) error {
 	_, err := s.exec(ctx, "create user",
-		`INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.ID, u.Email, u.PasswordHash, u.CreatedAt, u.UpdatedAt, u.Disabled)
+		`INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		u.ID, u.Email, u.PasswordHash, u.CreatedAt, u.UpdatedAt, u.Disabled, verifiedAt(u))
 	return err
 }
 
@@ -76,4 +80,32 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, a
 // revoke them first (they expire and are deleted in time).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.execOne(ctx, "delete user", `DELETE FROM users WHERE id = $1`, id)
+}
+
+// verifiedAt is the email_verified_at of a new user: its creation time
+// when the address is verified, NULL when not.
+func verifiedAt(u *user.User) any {
+	if !u.EmailVerified {
+		return nil
+	}
+	return u.CreatedAt
+}
+
+// SetEmailVerified implements user.Store.
+func (s *Store) SetEmailVerified(ctx context.Context, id, email string, at time.Time) error {
+	return s.execOne(ctx, "set email verified",
+		`UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1), updated_at = $1 WHERE id = $2 AND email = $3`,
+		at, id, email)
+}
+
+// ChangeEmail implements user.Store: one UPDATE conditioned on the old
+// address; the UNIQUE email makes a taken address authd.ErrConflict.
+func (s *Store) ChangeEmail(ctx context.Context, id, from, to string, verified bool, at time.Time) error {
+	var v any
+	if verified {
+		v = at
+	}
+	return s.execOne(ctx, "change email",
+		`UPDATE users SET email = $1, email_verified_at = $2, updated_at = $3 WHERE id = $4 AND email = $5`,
+		to, v, at, id, from)
 }

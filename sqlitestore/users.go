@@ -10,16 +10,18 @@ import (
 	"github.com/authd/authd/user"
 )
 
-const userCols = `id, email, password_hash, created_at, updated_at, disabled`
+const userCols = `id, email, password_hash, created_at, updated_at, disabled, email_verified_at`
 
 func scanUser(sc scanner) (*user.User, error) {
 	var (
 		u                user.User
 		created, updated int64
+		verified         sql.NullInt64
 	)
-	if err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &created, &updated, &u.Disabled); err != nil {
+	if err := sc.Scan(&u.ID, &u.Email, &u.PasswordHash, &created, &updated, &u.Disabled, &verified); err != nil {
 		return nil, err
 	}
+	u.EmailVerified = verified.Valid
 	u.CreatedAt = fromMicros(created)
 	u.UpdatedAt = fromMicros(updated)
 	return &u, nil
@@ -28,8 +30,8 @@ func scanUser(sc scanner) (*user.User, error) {
 // CreateUser implements user.Store.
 func (s *Store) CreateUser(ctx context.Context, u *user.User) error {
 	_, err := s.exec(ctx, "create user",
-		`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Email, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt), u.Disabled)
+		`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt), u.Disabled, verifiedAt(u))
 	return err
 }
 
@@ -100,4 +102,32 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, a
 // revoke them first (they expire and are deleted in time).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.execOne(ctx, "delete user", `DELETE FROM users WHERE id = ?`, id)
+}
+
+// verifiedAt is the email_verified_at of a new user: its creation time
+// when the address is verified, NULL when not.
+func verifiedAt(u *user.User) any {
+	if !u.EmailVerified {
+		return nil
+	}
+	return micros(u.CreatedAt)
+}
+
+// SetEmailVerified implements user.Store.
+func (s *Store) SetEmailVerified(ctx context.Context, id, email string, at time.Time) error {
+	return s.execOne(ctx, "set email verified",
+		`UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ? WHERE id = ? AND email = ?`,
+		micros(at), micros(at), id, email)
+}
+
+// ChangeEmail implements user.Store: one UPDATE conditioned on the old
+// address; the UNIQUE email makes a taken address authd.ErrConflict.
+func (s *Store) ChangeEmail(ctx context.Context, id, from, to string, verified bool, at time.Time) error {
+	var v any
+	if verified {
+		v = micros(at)
+	}
+	return s.execOne(ctx, "change email",
+		`UPDATE users SET email = ?, email_verified_at = ?, updated_at = ? WHERE id = ? AND email = ?`,
+		to, v, micros(at), id, from)
 }

@@ -17,6 +17,10 @@ type User struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	Disabled     bool
+	// EmailVerified is set when the user followed a link sent to Email
+	// (or an operator vouched for it); changing Email clears it unless
+	// the change itself was confirmed through the new address.
+	EmailVerified bool
 }
 
 // Store persists users. Every method honours ctx. Errors other than the
@@ -39,4 +43,14 @@ type Store interface {
 	SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
 	// DeleteUser removes the user. authd.ErrNotFound when there is none.
 	DeleteUser(ctx context.Context, id string) error
+	// SetEmailVerified marks the user's address verified, only if it is
+	// still email (a link sent to an address the user has since left
+	// verifies nothing). authd.ErrNotFound when no user has that ID and
+	// address.
+	SetEmailVerified(ctx context.Context, id, email string, at time.Time) error
+	// ChangeEmail replaces the user's address from → to, only if it is
+	// still from, with verified as its new flag, in one atomic step.
+	// authd.ErrNotFound when no user has that ID and address;
+	// authd.ErrConflict when another user has to.
+	ChangeEmail(ctx context.Context, id, from, to string, verified bool, at time.Time) error
 }
