@@ -38,19 +38,23 @@ type Cause string
 
 // The causes of SessionRevoked.
 const (
-	CauseLogout           Cause = "logout"           // the session's own holder signed out
-	CauseRevokedByUser    Cause = "revoked_by_user"  // from another of the user's sessions
-	CauseSignOutOthers    Cause = "sign_out_others"  // "sign out everywhere else"
-	CausePasswordChanged  Cause = "password_changed" // ASVS 5.0 7.4.3
-	CauseUserDisabled     Cause = "user_disabled"
-	CauseUserDeleted      Cause = "user_deleted"
-	CauseRefreshReused    Cause = "refresh_reused"    // a used refresh token came back: theft
-	CauseTokenRevoked     Cause = "token_revoked"     // RFC 7009 revocation of one of its tokens
-	CauseReplaced         Cause = "replaced"          // a new sign-in presented it (session fixation, ASVS 5.0 7.2.4)
-	CauseAborted          Cause = "aborted"           // a sign-in that failed half-way; the session was never handed out
-	CauseCodeReused       Cause = "code_reused"       // its authorization code was redeemed twice (RFC 6749 §4.1.2)
-	CauseEndSession       Cause = "end_session"       // the app signed the user out (OIDC RP-Initiated Logout)
-	CauseConsentWithdrawn Cause = "consent_withdrawn" // the user withdrew the app's consent
+	CauseLogout          Cause = "logout"           // the session's own holder signed out
+	CauseRevokedByUser   Cause = "revoked_by_user"  // from another of the user's sessions
+	CauseSignOutOthers   Cause = "sign_out_others"  // "sign out everywhere else"
+	CausePasswordChanged Cause = "password_changed" // ASVS 5.0 7.4.3
+	CausePasswordReset   Cause = "password_reset"   // a reset link set a new password
+	// CauseEmailChangeUndone: the old address's owner undid an address
+	// change; whoever made it may be signed in.
+	CauseEmailChangeUndone Cause = "email_change_undone"
+	CauseUserDisabled      Cause = "user_disabled"
+	CauseUserDeleted       Cause = "user_deleted"
+	CauseRefreshReused     Cause = "refresh_reused"    // a used refresh token came back: theft
+	CauseTokenRevoked      Cause = "token_revoked"     // RFC 7009 revocation of one of its tokens
+	CauseReplaced          Cause = "replaced"          // a new sign-in presented it (session fixation, ASVS 5.0 7.2.4)
+	CauseAborted           Cause = "aborted"           // a sign-in that failed half-way; the session was never handed out
+	CauseCodeReused        Cause = "code_reused"       // its authorization code was redeemed twice (RFC 6749 §4.1.2)
+	CauseEndSession        Cause = "end_session"       // the app signed the user out (OIDC RP-Initiated Logout)
+	CauseConsentWithdrawn  Cause = "consent_withdrawn" // the user withdrew the app's consent
 	// CauseElsewhere: revoked by another instance or process; this one
 	// learned it from the store. Consumers that record events (audit,
 	// webhooks) skip these: the instance that caused it recorded it.
@@ -70,6 +74,12 @@ type Event struct {
 	ClientID string
 	Cause    Cause
 	KeyID    string
+	// IP, UserAgent and SignedInAt describe the session that ended, when
+	// the producer had it in hand (one session ended by ID); empty
+	// otherwise.
+	IP         string
+	UserAgent  string
+	SignedInAt time.Time
 }
 
 // Remote reports whether the event happened on another instance and was

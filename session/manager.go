@@ -278,7 +278,8 @@ func (m *Manager) End(ctx context.Context, id string, cause event.Cause) error {
 	now := m.cfg.Now().UTC()
 	var userID string
 	var clients map[string]string
-	if s := m.peek(ctx, id, now); s != nil {
+	s := m.peek(ctx, id, now)
+	if s != nil {
 		userID, clients = s.UserID, map[string]string{id: s.ClientID}
 	}
 	m.cache.drop(id)
@@ -290,7 +291,15 @@ func (m *Manager) End(ctx context.Context, id string, cause event.Cause) error {
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	m.revoked(ctx, userID, []string{id}, clients, now, cause)
+	if s == nil {
+		m.revoked(ctx, userID, []string{id}, clients, now, cause)
+		return nil
+	}
+	// The one session ended is in hand: the event describes it, for the
+	// notice that tells its owner (a replayed refresh token).
+	m.markLocal([]string{id})
+	m.cfg.Events.Publish(ctx, event.Event{Kind: event.SessionRevoked, At: now, UserID: userID, SessionID: id,
+		ClientID: s.ClientID, Cause: cause, IP: s.IP, UserAgent: s.UserAgent, SignedInAt: s.CreatedAt})
 	return nil
 }
 
@@ -343,6 +352,12 @@ func (m *Manager) revoked(ctx context.Context, userID string, ids []string, clie
 	if len(ids) == 0 {
 		return
 	}
+	m.markLocal(ids)
+	m.announce(ctx, userID, ids, clients, at, cause)
+}
+
+// markLocal records that ids were revoked through this Manager.
+func (m *Manager) markLocal(ids []string) {
 	now := m.cfg.Now()
 	m.localMu.Lock()
 	if m.local == nil {
@@ -357,7 +372,6 @@ func (m *Manager) revoked(ctx context.Context, userID string, ids []string, clie
 		m.local[id] = now
 	}
 	m.localMu.Unlock()
-	m.announce(ctx, userID, ids, clients, at, cause)
 }
 
 func (m *Manager) announce(ctx context.Context, userID string, ids []string, clients map[string]string, at time.Time, cause event.Cause) {

@@ -255,8 +255,14 @@ func TestRevocationEvents(t *testing.T) {
 	if len(got) != len(want) {
 		t.Fatalf("events = %+v, want %d", got, len(want))
 	}
+	// End had the session in hand: its event describes it.
+	if !got[0].SignedInAt.Equal(a.CreatedAt) || got[0].IP != a.IP || got[0].UserAgent != a.UserAgent {
+		t.Errorf("End's event describes %q %q %v, want the session's %q %q %v",
+			got[0].IP, got[0].UserAgent, got[0].SignedInAt, a.IP, a.UserAgent, a.CreatedAt)
+	}
 	for i := range want {
 		got[i].At = time.Time{}
+		got[i].IP, got[i].UserAgent, got[i].SignedInAt = "", "", time.Time{}
 		if got[i] != want[i] {
 			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authd/authd"
 	"github.com/authd/authd/event"
+	"github.com/authd/authd/mail"
 	"github.com/authd/authd/password"
 )
 
@@ -28,6 +29,7 @@ type Service struct {
 	sessions SessionRevoker
 	now      func() time.Time
 	log      *slog.Logger
+	email    EmailConfig
 }
 
 // Config wires a Service. Hasher, Store and Sessions are required.
@@ -38,6 +40,9 @@ type Config struct {
 	Sessions SessionRevoker
 	Now      func() time.Time // default time.Now
 	Logger   *slog.Logger     // default slog.Default()
+	// Email enables verification, resets, address changes and notices
+	// (emailflows.go); zero: off.
+	Email EmailConfig
 }
 
 // NewService returns a Service.
@@ -48,7 +53,8 @@ func NewService(c Config) *Service {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return &Service{store: c.Store, hasher: c.Hasher, policy: c.Policy, sessions: c.Sessions, now: c.Now, log: c.Logger}
+	c.Email.defaults()
+	return &Service{store: c.Store, hasher: c.Hasher, policy: c.Policy, sessions: c.Sessions, now: c.Now, log: c.Logger, email: c.Email}
 }
 
 // checkPassword applies the policy and turns its verdict into a field error.
@@ -89,6 +95,11 @@ func (s *Service) Register(ctx context.Context, email, pw string) (*User, error)
 	u := &User{ID: rand.Text(), Email: norm, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("register: %w", err)
+	}
+	// The account exists; a verification mail that could not be queued
+	// is logged, and the user can ask for another.
+	if err := s.SendVerification(ctx, u); err != nil {
+		s.log.ErrorContext(ctx, "verification mail not queued", "user_id", u.ID, "err", err)
 	}
 	return u, nil
 }
@@ -176,6 +187,14 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next, kee
 	// ASVS 5.0 7.4.3: a credential change ends the other sessions.
 	if err := s.sessions.RevokeUser(ctx, userID, keep, event.CausePasswordChanged); err != nil {
 		return fmt.Errorf("change password: %w", err)
+	}
+	if s.EmailEnabled() {
+		// A reset link sent before is void (its stamp no longer
+		// matches); deleting it too keeps the store tidy.
+		if err := s.email.Tokens.DeleteUserTokens(ctx, userID, PurposeReset); err != nil {
+			s.log.WarnContext(ctx, "reset tokens not voided", "user_id", userID, "err", err)
+		}
+		s.notice(ctx, u, mail.TemplatePasswordChanged, map[string]string{"How": "changed"})
 	}
 	return nil
 }

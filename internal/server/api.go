@@ -18,9 +18,10 @@ type credentials struct {
 }
 
 type userBody struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	CreatedAt time.Time `json:"created_at"`
+	ID            string    `json:"id"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 type sessionBody struct {
@@ -81,7 +82,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
+	writeJSON(w, http.StatusCreated, s.describeUser(u))
 }
 
 func (s *Server) clientIP(r *http.Request) string { return clientIP(r, s.cfg.TrustedProxies) }
@@ -107,6 +108,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string)
 		return nil, err
 	}
 	g.succeeded(ctx)
+	if s.cfg.Users.RequireVerified() && !u.EmailVerified {
+		// The password was right: the client may know that the address
+		// waits for verification, and ask for a new link by signing in
+		// once it is verified. No session exists.
+		s.log.InfoContext(ctx, "login refused: email not verified", "user_id", u.ID)
+		return nil, user.ErrEmailUnverified
+	}
+	if !g.known && s.cfg.NotifyNewDevice {
+		s.notifyNewDevice(ctx, r, u)
+	}
 	s.rememberDevice(w, r, acct)
 	return u, nil
 }
@@ -253,7 +264,7 @@ func (s *Server) userBody(ctx context.Context, id string) (userBody, error) {
 	if err != nil {
 		return userBody{}, err
 	}
-	b := userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt}
+	b := s.describeUser(u)
 	s.users.put(id, b)
 	return b, nil
 }

@@ -195,7 +195,7 @@ func (s *Server) idToken(r *http.Request, ti tokenIssue, accessToken string) (st
 			return "", err
 		}
 		c.Email = u.Email
-		verified := false // authd does not verify addresses yet
+		verified := u.EmailVerified
 		c.EmailVerified = &verified
 	}
 	return s.cfg.Tokens.Issuer.IssueID(c)

@@ -109,7 +109,7 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"sub": c.UserID}
 	if slices.Contains(scopes, "email") {
 		out["email"] = u.Email
-		out["email_verified"] = false
+		out["email_verified"] = u.EmailVerified
 	}
 	writeJSON(w, http.StatusOK, out)
 }

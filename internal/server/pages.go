@@ -39,7 +39,7 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 
 // pageNames are the templates under web/templates, each rendered inside
 // layout.html.
-var pageNames = []string{"register", "login", "account", "demo", "error", "consent", "logout"}
+var pageNames = []string{"register", "login", "account", "demo", "error", "consent", "logout", "forgot", "link"}
 
 var pageTemplates = func() map[string]*template.Template {
 	out := make(map[string]*template.Template, len(pageNames))
@@ -89,6 +89,7 @@ func (s *Server) pageRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /account/apps/{client}/withdraw", s.pageWithdrawConsentPost)
 	m.HandleFunc("GET /demo/token", s.pageDemo)
 	m.HandleFunc("GET /static/{file}", serveStatic)
+	s.emailPageRoutes(m)
 }
 
 // pageData is what every template gets.
@@ -114,6 +115,18 @@ type pageData struct {
 	Consent *consentView
 	// Logout is the end-session confirmation's content (oidc.go).
 	Logout *logoutView
+	// EmailVerified: the account page's address is verified.
+	EmailVerified bool
+	// NewEmail prefills the address-change form.
+	NewEmail string
+	// Sent: the forgot-password form was accepted (the page says so
+	// instead of showing the form again).
+	Sent bool
+	// NoReferrer: the page was opened by a mailed link (pages_email.go):
+	// it sends no Referer at all.
+	NoReferrer bool
+	// Link is the content of a page a mailed link opens.
+	Link *linkView
 	// FormActions are CSP sources a form on the page may end up at: a
 	// form whose POST is redirected to an OAuth client (the consent
 	// form, the login on the way back to /oauth2/authorize).
@@ -130,12 +143,18 @@ type sessionView struct {
 // notices are the results a redirect can announce: the query carries a key,
 // never text, so nothing a link supplies is ever displayed.
 var notices = map[string]string{
-	"registered":  "Your account was created. Sign in to continue.",
-	"signed-out":  "You are signed out.",
-	"password":    "Your password was changed. Your other devices were signed out.",
-	"revoked":     "The device was signed out.",
-	"revoked-all": "All your other devices were signed out.",
-	"withdrawn":   "The app's access was withdrawn and its sessions ended.",
+	"registered":        "Your account was created. Sign in to continue.",
+	"signed-out":        "You are signed out.",
+	"password":          "Your password was changed. Your other devices were signed out.",
+	"revoked":           "The device was signed out.",
+	"revoked-all":       "All your other devices were signed out.",
+	"withdrawn":         "The app's access was withdrawn and its sessions ended.",
+	"reset":             "Your password was changed and every device was signed out. Sign in with the new password.",
+	"verified":          "Your email address is verified.",
+	"email-sent":        "We sent a link to your new address: your address changes when you follow it. Your current address was told, with a link to undo the change.",
+	"email-changed":     "Your account now uses its new email address.",
+	"email-restored":    "Your account is back on its previous address and every device was signed out. If you did not ask for the change, reset your password now.",
+	"verification-sent": "We sent a new verification link to your address.",
 }
 
 func setPageHeaders(w http.ResponseWriter) {
@@ -157,6 +176,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		return
 	}
 	setPageHeaders(w)
+	if d.NoReferrer {
+		w.Header().Set("Referrer-Policy", "no-referrer")
+	}
 	if extra := cspSources(d.FormActions); extra != "" {
 		w.Header().Set("Content-Security-Policy", strings.Replace(pageCSP, "form-action 'self'", "form-action 'self' "+extra, 1))
 	}

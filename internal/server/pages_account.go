@@ -17,7 +17,7 @@ func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := &pageData{Title: "Your account", Nav: "account", User: u.Email, Email: u.Email,
+	d := &pageData{Title: "Your account", Nav: "account", User: u.Email, Email: u.Email, EmailVerified: u.EmailVerified,
 		Notice: notices[r.URL.Query().Get("done")]}
 	s.renderAccount(w, r, http.StatusOK, c, d)
 }
@@ -126,7 +126,7 @@ func (s *Server) pagePasswordPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := &pageData{Title: "Your account", Nav: "account", User: u.Email, Email: u.Email}
+	d := &pageData{Title: "Your account", Nav: "account", User: u.Email, Email: u.Email, EmailVerified: u.EmailVerified}
 	if !parsePageForm(w, r) {
 		d.Alert = "The form could not be read. Please try again."
 		s.renderAccount(w, r, http.StatusBadRequest, c, d)
@@ -274,3 +274,7 @@ func describeDevice(browser, os string) string {
 	}
 	return "Unknown device"
 }
+
+// DescribeUserAgent names the browser and system of a User-Agent the way
+// the account page lists devices ("Firefox 128 on Linux"), for notices.
+func DescribeUserAgent(ua string) string { return describeDevice(parseUserAgent(ua)) }

@@ -13,6 +13,7 @@ import (
 	"github.com/authd/authd"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/token"
+	"github.com/authd/authd/user"
 )
 
 // problem is an RFC 9457 problem details object.
@@ -174,6 +175,25 @@ func classify(ctx context.Context, err error) outcome {
 		// RFC 6749 §5.2 invalid_grant: invalid, expired, revoked or reused.
 		return outcome{oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "invalid_grant", Description: "the refresh token is invalid, expired or revoked"},
 			staleRefresh: true}
+	case errors.Is(err, user.ErrInvalidLink):
+		return outcome{
+			problem: problem{Type: problemType("invalid-link"), Title: "Invalid or expired link", Status: http.StatusBadRequest,
+				Detail: "The link is invalid, expired or already used, or a newer one was sent. Ask for a new one."},
+			form: formAnswer{status: http.StatusBadRequest, alert: "This link is invalid, expired or already used, or a newer one was sent. Ask for a new one."},
+		}
+	case errors.Is(err, user.ErrEmailUnverified):
+		return outcome{
+			problem: problem{Type: problemType("email-unverified"), Title: "Email address not verified", Status: http.StatusForbidden,
+				Detail: "Verify your email address with the link sent to it before signing in."},
+			oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "invalid_grant", Description: "the email address is not verified"},
+			form: formAnswer{status: http.StatusForbidden, alert: "Verify your email address first: follow the link we sent to it."},
+		}
+	case errors.Is(err, errNoMail):
+		return outcome{
+			problem: problem{Type: problemType("mail-unavailable"), Title: "Mail not configured", Status: http.StatusConflict,
+				Detail: "This server does not send mail, so this operation is not available."},
+			form: formAnswer{status: http.StatusConflict, alert: "This server does not send mail, so this is not available."},
+		}
 	case errors.Is(err, authd.ErrNotFound):
 		return outcome{problem: problem{Type: problemType("not-found"), Title: "Not found", Status: http.StatusNotFound,
 			Detail: "No such resource, or not yours."}}

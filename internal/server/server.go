@@ -46,6 +46,14 @@ type Config struct {
 	// elsewhere (device.go). Instances sharing a store must share it;
 	// default: random per process.
 	DeviceKey []byte
+	// MailAddrThrottle and MailIPThrottle bound the mails a client can
+	// have sent (reset links, verification links) per address and per
+	// IP; nil: no limit.
+	MailAddrThrottle throttle.Throttler
+	MailIPThrottle   throttle.Throttler
+	// NotifyNewDevice mails the user after a sign-in from a client that
+	// never signed in to the account before (no device cookie for it).
+	NotifyNewDevice bool
 	// RegistrationClosed makes POST /v1/users answer 403.
 	RegistrationClosed bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
@@ -80,6 +88,9 @@ type Server struct {
 	inflight inflight // password guesses running per throttle key
 	// apiRoutes are the API patterns registered (see Routes).
 	apiRoutes []string
+	// mailJobs holds a slot per reset request worked on after its
+	// answer (email.go).
+	mailJobs chan struct{}
 	// allScopes is every scope authd grants, space-separated: a cookie
 	// session's scope, and what fullAccess asks of a token.
 	allScopes string
@@ -106,7 +117,7 @@ func New(cfg Config) *Server {
 		cfg.DeviceKey = make([]byte, 32)
 		rand.Read(cfg.DeviceKey)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), mailJobs: make(chan struct{}, mailJobs)}
 	if cfg.Tokens != nil {
 		s.allScopes = strings.Join(cfg.Tokens.Scopes, " ")
 	}
@@ -150,6 +161,13 @@ func (s *Server) routes() {
 	api("GET /v1/sessions", s.authed(s.handleListSessions))
 	api("DELETE /v1/sessions", s.authed(s.fullAccess(s.handleRevokeOthers)))
 	api("DELETE /v1/sessions/{id}", s.authed(s.fullAccess(s.handleRevokeSession)))
+	api("POST /v1/password-reset", s.handleResetRequest)
+	api("POST /v1/password-reset/confirm", s.handleResetConfirm)
+	api("POST /v1/user/email/verify", s.handleVerifyEmail)
+	api("POST /v1/user/email/verification", s.authed(s.fullAccess(s.handleResendVerification)))
+	api("PUT /v1/user/email", s.authed(s.fullAccess(s.handleChangeEmail)))
+	api("POST /v1/user/email/confirm", s.handleConfirmEmail)
+	api("POST /v1/user/email/undo", s.handleUndoEmail)
 	if s.cfg.Tokens != nil {
 		api("POST /oauth2/token", s.handleToken)
 		api("POST /oauth2/revoke", s.handleRevoke)
@@ -240,25 +258,45 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 }
 
 // userCache remembers the public view of users by ID; see userBody.
+// userCache keeps users' public descriptions for a few seconds: an
+// address changed through this instance is forgotten at once, one
+// changed through another within userCacheTTL.
 type userCache struct {
 	mu sync.RWMutex
-	m  map[string]userBody
+	m  map[string]cachedUser
 }
+
+type cachedUser struct {
+	u     userBody
+	until time.Time
+}
+
+const userCacheTTL = 5 * time.Second
 
 const userCacheMax = 100_000
 
 func (c *userCache) get(id string) (userBody, bool) {
 	c.mu.RLock()
-	u, ok := c.m[id]
+	e, ok := c.m[id]
 	c.mu.RUnlock()
-	return u, ok
+	if !ok || time.Now().After(e.until) {
+		return userBody{}, false
+	}
+	return e.u, true
+}
+
+// forget drops id's entry (its address or verification changed).
+func (c *userCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
 }
 
 func (c *userCache) put(id string, u userBody) {
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= userCacheMax {
-		c.m = make(map[string]userBody)
+		c.m = make(map[string]cachedUser)
 	}
-	c.m[id] = u
+	c.m[id] = cachedUser{u: u, until: time.Now().Add(userCacheTTL)}
 	c.mu.Unlock()
 }
