@@ -34,6 +34,9 @@ func Run(t *testing.T, newStore func(t *testing.T) user.Store) {
 		{"Delete", testDelete},
 		{"CancelledContext", testCancelled},
 		{"ConcurrentSameEmail", testConcurrentSameEmail},
+		{"EmailVerified", testEmailVerified},
+		{"ChangeEmail", testChangeEmail},
+		{"ConcurrentChangeEmail", testConcurrentChangeEmail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
