@@ -40,6 +40,7 @@ type Store struct {
 	codes       map[[32]byte]*storedCode              // authorization codes by hash
 	emailTokens map[[32]byte]*user.Token              // emailed tokens by hash
 	outbox      map[string]*mail.Message              // queued mails by ID
+	mailErrors  map[string]string                     // outbox ID → why its last attempt failed (Retry)
 }
 
 // New returns an empty Store.
@@ -54,6 +55,7 @@ func New() *Store {
 		tokens:      newRefreshTokens(),
 		emailTokens: map[[32]byte]*user.Token{},
 		outbox:      map[string]*mail.Message{},
+		mailErrors:  map[string]string{},
 		keys:        map[string]*jwks.StoredKey{},
 		clients:     map[string]*client.Client{},
 		clientNames: map[string]string{},

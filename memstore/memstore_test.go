@@ -10,6 +10,8 @@ import (
 	"github.com/authd/authd/client/clienttest"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/jwks/jwkstest"
+	"github.com/authd/authd/mail"
+	"github.com/authd/authd/mail/mailtest"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/refresh/refreshtest"
@@ -33,6 +35,10 @@ func TestRefreshConformance(t *testing.T) {
 
 func TestCodeConformance(t *testing.T) {
 	authcodetest.Run(t, func(t *testing.T) authcode.Store { return memstore.New() })
+}
+
+func TestOutboxConformance(t *testing.T) {
+	mailtest.Run(t, func(t *testing.T) mail.Outbox { return memstore.New() })
 }
 
 func TestKeyConformance(t *testing.T) {

@@ -25,6 +25,8 @@ import (
 	"github.com/authd/authd/internal/migrate"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/jwks/jwkstest"
+	"github.com/authd/authd/mail"
+	"github.com/authd/authd/mail/mailtest"
 	"github.com/authd/authd/pgstore"
 	"github.com/authd/authd/pgstore/pgtest"
 	"github.com/authd/authd/refresh"
@@ -70,6 +72,10 @@ func TestRefreshConformance(t *testing.T) {
 
 func TestCodeConformance(t *testing.T) {
 	authcodetest.Run(t, func(t *testing.T) authcode.Store { return newStore(t) })
+}
+
+func TestOutboxConformance(t *testing.T) {
+	mailtest.Run(t, func(t *testing.T) mail.Outbox { return newStore(t) })
 }
 
 func TestKeyConformance(t *testing.T) {

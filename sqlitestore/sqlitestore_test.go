@@ -23,6 +23,8 @@ import (
 	"github.com/authd/authd/internal/migrate"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/jwks/jwkstest"
+	"github.com/authd/authd/mail"
+	"github.com/authd/authd/mail/mailtest"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/refresh/refreshtest"
 	"github.com/authd/authd/session"
@@ -65,6 +67,10 @@ func TestRefreshConformance(t *testing.T) {
 
 func TestCodeConformance(t *testing.T) {
 	authcodetest.Run(t, func(t *testing.T) authcode.Store { return newStore(t) })
+}
+
+func TestOutboxConformance(t *testing.T) {
+	mailtest.Run(t, func(t *testing.T) mail.Outbox { return newStore(t) })
 }
 
 func TestKeyConformance(t *testing.T) {
