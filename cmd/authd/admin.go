@@ -339,5 +339,5 @@ func openAdmin(ctx context.Context, c *config, stderr io.Writer) (services, func
 	if err != nil {
 		return services{}, nil, err
 	}
-	return newServices(c, b, log, time.Now), func() { b.Close() }, nil
+	return newServices(c, b, log, time.Now, user.EmailConfig{}), func() { b.Close() }, nil
 }

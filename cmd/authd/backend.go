@@ -10,6 +10,7 @@ import (
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/internal/redact"
 	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/mail"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/pgstore"
 	"github.com/authd/authd/redisstore"
@@ -29,7 +30,8 @@ import (
 // Where the data lives, and why (docs/scaling.md, "What each store
 // holds"):
 //
-//   - Users, signing keys, clients and consents are always in SQL
+//   - Users, signing keys, clients, consents, emailed tokens and the
+//     mail outbox are always in SQL
 //     (--database): they are few, long-lived, written rarely, and must
 //     survive anything; a consent refers to a user and a client, and goes
 //     when either is deleted.
@@ -50,6 +52,11 @@ type Backend struct {
 	Keys     jwks.Store
 	Clients  client.Store
 	Consents client.ConsentStore // next to Clients and Users: a consent refers to both
+	// Tokens keeps emailed tokens and Outbox the mails that carry them,
+	// both in SQL next to the users (a token is issued with its mail in
+	// one transaction).
+	Tokens user.TokenStore
+	Outbox mail.Outbox
 	// Throttle returns the login throttle named name ("acct", "ip") with
 	// the curve cfg, and sweep, which deletes its stale counters (nil when
 	// they expire by themselves).
@@ -127,7 +134,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -147,7 +154,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -164,7 +171,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
@@ -197,6 +204,8 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Keys:     sql.Keys,
 		Clients:  sql.Clients,
 		Consents: sql.Consents,
+		Tokens:   sql.Tokens,
+		Outbox:   sql.Outbox,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			return redisstore.NewThrottle(rs, name, cfg), nil
 		},

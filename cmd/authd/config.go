@@ -65,6 +65,12 @@ type config struct {
 	KeyPublishLead     time.Duration
 	LogLevel           string
 	LogFormat          string
+	SMTPURL            string
+	MailFrom           string
+	MailTemplates      string
+	ResetTokenTTL      time.Duration
+	RequireVerified    bool
+	NotifyNewDevice    bool
 }
 
 // storeFlags are the flags every command that opens the store needs.
@@ -115,6 +121,12 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.FeedMaxStreams, "feed-max-streams-per-client", server.DefaultMaxStreamsPerClient, "concurrent revocation-feed streams one client may hold on this instance; more get 429")
 	fs.StringVar(&c.PublicClientID, "public-client-id", "authd", "client_id of authd's own first-party public client (no secret; the token demo)")
 	fs.StringVar(&c.PasswordGrant, "password-grant", "off", "on or off: the OAuth password grant (RFC 9700 §2.4: MUST NOT be used; the code flow replaces it)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", "", "send mail through this server: smtp://USER:PASS@HOST:PORT (STARTTLS when offered), smtps:// (implicit TLS), ?insecure=1 only on loopback; default: write each mail as an .eml file under <data-dir>/mail")
+	fs.StringVar(&c.MailFrom, "mail-from", "", "From address of authd's mails (default: authd <noreply@ISSUER-HOST>)")
+	fs.StringVar(&c.MailTemplates, "mail-templates", "", "directory of mail templates overriding the built-in ones by name (NAME.subject, NAME.txt, NAME.html)")
+	fs.DurationVar(&c.ResetTokenTTL, "reset-token-ttl", 30*time.Minute, "lifetime of a password-reset link")
+	fs.BoolVar(&c.RequireVerified, "require-verified-email", false, "refuse sign-in (403 urn:authd:problem:email-unverified) until the address is verified")
+	fs.BoolVar(&c.NotifyNewDevice, "notify-new-device", false, "mail the user after a sign-in from a device that never signed in to the account before")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take after SIGTERM")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep serving this long with /readyz at 503 so load balancers stop routing here first (a second signal ends the process at once)")
 }

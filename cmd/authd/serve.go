@@ -59,6 +59,7 @@ type Main struct {
 	hs     *http.Server
 	ln     net.Listener // Open's, until Run hands it to hs
 	sweeps []func(context.Context) (int64, error)
+	mail   *mailer
 }
 
 // Open checks the configuration, opens the backend, builds the services
@@ -103,7 +104,6 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.svc = newServices(c, b, log, time.Now)
 	issuerURL := c.Issuer
 	if issuerURL == "" {
 		scheme := "http"
@@ -112,6 +112,12 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		issuerURL = scheme + "://" + m.ln.Addr().String()
 	}
+	m.mail, err = openMail(c, b, issuerURL, log)
+	if err != nil {
+		return err
+	}
+	m.svc = newServices(c, b, log, time.Now, m.mail.userConfig(c, b, issuerURL))
+	notifyReplays(m.svc.events, m.svc.users, log)
 	m.tm, err = newTokenMode(ctx, c, b, m.svc, issuerURL, log, time.Now)
 	if err != nil {
 		return err
@@ -133,6 +139,7 @@ func (m *Main) Open(ctx context.Context) error {
 		TrustedProxies:     proxies,
 		IPv6Prefix:         c.ThrottleIPv6Prefix,
 		DeviceKey:          m.tm.deviceKey,
+		NotifyNewDevice:    c.NotifyNewDevice,
 		Logger:             log,
 	}
 	if c.LoginThrottle == "on" {
@@ -143,6 +150,17 @@ func (m *Main) Open(ctx context.Context) error {
 		cfg.AccountThrottle, sweepAcct = b.Throttle("acct", acct)
 		cfg.IPThrottle, sweepIP = b.Throttle("ip", ip)
 		for _, sw := range []func(context.Context) (int64, error){sweepAcct, sweepIP} {
+			if sw != nil {
+				m.sweeps = append(m.sweeps, sw)
+			}
+		}
+		// Mails a client can have sent: 3 per address (then one per 20
+		// min, doubling to an hour: authd cannot flood an inbox), 20 per
+		// IP (then one a minute, doubling to an hour).
+		var sweepAddr, sweepMailIP func(context.Context) (int64, error)
+		cfg.MailAddrThrottle, sweepAddr = b.Throttle("mail", throttle.Config{Free: 2, BaseDelay: 20 * time.Minute, MaxDelay: time.Hour, Forget: 2 * time.Hour})
+		cfg.MailIPThrottle, sweepMailIP = b.Throttle("mailip", throttle.Config{Free: 19, BaseDelay: time.Minute, MaxDelay: time.Hour, Forget: 2 * time.Hour})
+		for _, sw := range []func(context.Context) (int64, error){sweepAddr, sweepMailIP} {
 			if sw != nil {
 				m.sweeps = append(m.sweeps, sw)
 			}
@@ -190,6 +208,7 @@ func (m *Main) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { maintainKeys(bgCtx, m.tm.ring, c.KeyRotation, c.KeyPublishLead, log) })
 	bg.Go(func() { m.tm.logout.Run(bgCtx) })
+	bg.Go(func() { m.mail.run(bgCtx) })
 	if !b.Memory {
 		// Only another process can revoke behind this one's back; an
 		// in-memory store has no other process to follow.
@@ -203,6 +222,9 @@ func (m *Main) Run(ctx context.Context) error {
 				return 0, err
 			}
 			if _, err := sweepCodes(ctx, b.Codes, time.Now().Add(-grace)); err != nil {
+				return 0, err
+			}
+			if _, err := b.Tokens.DeleteExpiredTokens(ctx, time.Now().Add(-grace)); err != nil {
 				return 0, err
 			}
 			for _, sw := range m.sweeps {

@@ -35,7 +35,9 @@ func (c *config) keyRetain() time.Duration {
 	return max(c.AccessTokenTTL, token.DefaultIDTokenTTL) + token.MaxLeeway
 }
 
-func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time) services {
+// newServices builds the services; email enables the emailed flows
+// (serve's mail.go), zero for the admin commands.
+func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time, email user.EmailConfig) services {
 	revoked := token.NewRevocationSet(now)
 	keep := c.revocationKeep()
 	feed := server.NewFeed(keep)
@@ -61,7 +63,7 @@ func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time) 
 	}, c.HashConcurrency)
 	users := user.NewService(user.Config{
 		Store: b.Users, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
-		Sessions: sessions, Now: now, Logger: log,
+		Sessions: sessions, Now: now, Logger: log, Email: email,
 	})
 	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus}
 }

@@ -250,9 +250,10 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, c *caller
 }
 
 // userBody returns the public view of a user, from the cache when it can.
-// Only immutable fields are cached (there is no change-email operation),
-// and a deleted or disabled user's sessions are revoked, so a cached entry
-// never authenticates anyone by itself.
+// An entry lives a few seconds (userCacheTTL) and is dropped when the
+// address or its verification changes through this instance; a deleted
+// or disabled user's sessions are revoked, so a cached entry never
+// authenticates anyone by itself.
 func (s *Server) userBody(ctx context.Context, id string) (userBody, error) {
 	if u, ok := s.users.get(id); ok {
 		return u, nil

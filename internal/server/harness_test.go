@@ -18,6 +18,7 @@ import (
 	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/jwks"
+	"github.com/authd/authd/mail"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/refresh"
@@ -55,6 +56,8 @@ type backend interface {
 	client.Store
 	client.ConsentStore
 	authcode.Store
+	user.TokenStore
+	mail.Outbox
 	Ping(context.Context) error
 	Close() error
 }
@@ -85,6 +88,12 @@ type options struct {
 	noPasswordGrant    bool          // --password-grant=off (the tests of the grant turn it on)
 	grace              time.Duration // refresh grace; 0 means the default 10 s, negative means none
 	accessTTL          time.Duration
+	// noMail leaves the emailed flows off (no mail delivery configured).
+	noMail bool
+	// requireVerified: --require-verified-email.
+	requireVerified bool
+	// notifyNewDevice: --notify-new-device.
+	notifyNewDevice bool
 	// throttle builds the login throttles (default: throttle.New).
 	throttle func(t *testing.T, name string, cfg throttle.Config) throttle.Throttler
 }
@@ -122,8 +131,12 @@ func newHarness(t testing.TB, o options) *harness {
 	})
 	bus.Subscribe(feed.Handle)
 	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second, Events: bus})
+	var email user.EmailConfig
+	if !o.noMail {
+		email = user.EmailConfig{Tokens: st, Outbox: st, BaseURL: issuerURL, RequireVerified: o.requireVerified}
+	}
 	users := user.NewService(user.Config{Store: st, Hasher: password.NewHasher(testParams, 4),
-		Sessions: sessions, Now: c.Now})
+		Sessions: sessions, Now: c.Now, Email: email})
 	algs := []string{"EdDSA"}
 	if o.rs256 {
 		algs = append(algs, "RS256") // an RSA key costs ~100 ms: only for the tests that need one
@@ -158,7 +171,10 @@ func newHarness(t testing.TB, o options) *harness {
 		tt, _ := t.(*testing.T) // custom throttles are for tests only
 		cfg.AccountThrottle = mk(tt, "acct", throttle.Config{Free: 5, Now: c.Now})
 		cfg.IPThrottle = mk(tt, "ip", throttle.Config{Free: 20, Now: c.Now})
+		cfg.MailAddrThrottle = mk(tt, "mail", throttle.Config{Free: 2, BaseDelay: 20 * time.Minute, MaxDelay: time.Hour, Now: c.Now})
+		cfg.MailIPThrottle = mk(tt, "mailip", throttle.Config{Free: 19, BaseDelay: time.Minute, MaxDelay: time.Hour, Now: c.Now})
 	}
+	cfg.NotifyNewDevice = o.notifyNewDevice
 	if o.trusted != "" {
 		cfg.TrustedProxies = mustPrefixes(t, o.trusted)
 	}

@@ -81,7 +81,7 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.
 		s.writeOAuthFailure(w, r, err)
 		return
 	}
-	s.users.put(u.ID, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
+	s.users.put(u.ID, s.describeUser(u))
 	s.log.InfoContext(ctx, "token login", "user_id", u.ID, "session_id", sess.ID, "client_id", clientID, "ip", ip)
 	s.issueTokens(w, r, tokenIssue{userID: u.ID, sess: sess, client: c, scope: scope, refresh: g.Token,
 		authTime: sess.CreatedAt, amr: []string{"pwd"}})

@@ -64,7 +64,7 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 	if err := s.stillEnabled(ctx, u.ID, sess.ID); err != nil {
 		return nil, err
 	}
-	s.users.put(u.ID, userBody{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
+	s.users.put(u.ID, s.describeUser(u))
 	s.setSessionCookie(w, secret, sess.ExpiresAt)
 	s.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", sess.ID, "ip", ip)
 	return sess, nil

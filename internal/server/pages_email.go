@@ -38,7 +38,7 @@ var linkPages = []linkPage{
 	{path: "/confirm-email", purpose: user.PurposeChange, title: "Confirm your new address",
 		intro: "Confirm that your account should use this address from now on.", button: "Use this address"},
 	{path: "/undo-email-change", purpose: user.PurposeUndo, title: "Undo the address change",
-		intro: "Put your account back on this address and sign out every device signed in to it. If you did not ask for the change, also reset your password afterwards.",
+		intro:  "Put your account back on this address and sign out every device signed in to it. If you did not ask for the change, also reset your password afterwards.",
 		button: "Undo the change and sign out everywhere"},
 }
 
