@@ -33,6 +33,7 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return usageError{fmt.Sprintf("user: unknown subcommand %q (want add, list, disable, enable or delete)", sub)}
 	}
 	var importHash string
+	var verified bool
 	want := 1
 	if sub == "list" {
 		want = 0
@@ -40,6 +41,7 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 	c, fs, err := adminFlags("user "+sub, args[1:], want, getenv, stderr, func(fs *flag.FlagSet) {
 		if sub == "add" {
 			fs.StringVar(&importHash, "password-hash", "", "import an existing argon2id (PHC) or bcrypt hash instead of reading a password")
+			fs.BoolVar(&verified, "verified", false, "mark the address verified (you know it is the user's)")
 		}
 	})
 	if err != nil {
@@ -59,7 +61,10 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 			if err != nil {
 				return describe(err)
 			}
-			fmt.Fprintf(stdout, "imported user %s (%s)\n", u.Email, u.ID)
+			if err := markVerified(ctx, svc, u, verified); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "imported user %s (%s)%s\n", u.Email, u.ID, verifiedNote(verified))
 			return nil
 		}
 		pw, err := readPassword(stdin, stderr)
@@ -70,7 +75,10 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return describe(err)
 		}
-		fmt.Fprintf(stdout, "created user %s (%s)\n", u.Email, u.ID)
+		if err := markVerified(ctx, svc, u, verified); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created user %s (%s)%s\n", u.Email, u.ID, verifiedNote(verified))
 	case "list":
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tEMAIL\tCREATED\tSTATUS")
@@ -112,6 +120,25 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "%sd user %s (%s)\n", sub, u.Email, u.ID) // disabled, enabled, deleted
 	}
 	return nil
+}
+
+// markVerified marks a new user's address verified when the operator
+// said so (user add --verified).
+func markVerified(ctx context.Context, svc services, u *user.User, verified bool) error {
+	if !verified {
+		return nil
+	}
+	if err := svc.users.MarkVerified(ctx, u.ID); err != nil {
+		return fmt.Errorf("user %s was created, but its address was not marked verified: %w", u.Email, err)
+	}
+	return nil
+}
+
+func verifiedNote(verified bool) string {
+	if verified {
+		return ", address verified"
+	}
+	return ""
 }
 
 // findUser accepts an email or an ID.
