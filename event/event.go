@@ -29,8 +29,33 @@ const (
 	// SessionRevoked: a session ended before its time (its cookie, refresh
 	// chain and access tokens with it). Cause says why.
 	SessionRevoked Kind = "session.revoked"
-	// KeyRevoked: a signing key was withdrawn; KeyID names it.
+	// KeyRevoked: a signing key was withdrawn; KeyID names it. Every
+	// instance publishes it when it learns of it (the feed needs that);
+	// the audit trail records the operator's command instead
+	// (KeyRevokedByOperator).
 	KeyRevoked Kind = "key.revoked"
+
+	// The security events of the audit trail (package audit) and
+	// webhooks. Producers publish them after the change succeeded.
+	SignInSucceeded      Kind = "signin.succeeded"
+	SignInFailed         Kind = "signin.failed" // Reason: bad_credentials, throttled, email_unverified
+	PasswordChanged      Kind = "password.changed"
+	PasswordReset        Kind = "password.reset"
+	EmailChangeRequested Kind = "email.change_requested" // Email: the new address
+	EmailChanged         Kind = "email.changed"          // Email: the new address
+	EmailVerified        Kind = "email.verified"         // Email: the address
+	EmailChangeUndone    Kind = "email.change_undone"    // Email: the address restored
+	UserCreated          Kind = "user.created"
+	UserDisabled         Kind = "user.disabled"
+	UserEnabled          Kind = "user.enabled"
+	UserDeleted          Kind = "user.deleted"
+	ConsentGiven         Kind = "consent.given"     // ClientID; Reason: the scopes
+	ConsentWithdrawn     Kind = "consent.withdrawn" // ClientID
+	ClientAdded          Kind = "client.added"      // ClientID; Reason: its name
+	ClientDeleted        Kind = "client.deleted"    // ClientID
+	KeyRotated           Kind = "key.rotated"       // KeyID: the new key; Reason: its algorithm
+	// KeyRevokedByOperator: `authd keys revoke` withdrew KeyID.
+	KeyRevokedByOperator Kind = "key.revoked_by_operator"
 )
 
 // Cause says why a session was revoked.
@@ -80,6 +105,51 @@ type Event struct {
 	IP         string
 	UserAgent  string
 	SignedInAt time.Time
+	// Actor says who caused the event: "user" (the account's holder),
+	// "session:ID" (another of the user's sessions), "operator" (an
+	// admin command), "app:CLIENT" (an OAuth client), "system" (authd
+	// itself: theft detected, a sign-in aborted). Empty: the consumer
+	// derives it (audit.Actor).
+	Actor string
+	// Reason and Email detail some kinds (see each kind).
+	Reason string
+	Email  string
+}
+
+// Request describes the HTTP request an event happened in: the server
+// puts it in the context, and consumers that record events read it.
+type Request struct {
+	IP        string
+	UserAgent string
+	// SessionID is the caller's own session, when it is authenticated.
+	SessionID string
+}
+
+type requestKey struct{}
+
+// WithRequest returns ctx carrying r.
+func WithRequest(ctx context.Context, r Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// RequestFrom returns the request ctx carries (zero when none).
+func RequestFrom(ctx context.Context) Request {
+	r, _ := ctx.Value(requestKey{}).(Request)
+	return r
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx naming the actor of every event published with
+// it (the admin commands: "operator").
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom returns the actor ctx names ("" when none).
+func ActorFrom(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
 }
 
 // Remote reports whether the event happened on another instance and was

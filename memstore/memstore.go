@@ -4,6 +4,7 @@ package memstore
 
 import (
 	"context"
+	"github.com/authd/authd/audit"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ type Store struct {
 	emailTokens map[[32]byte]*user.Token              // emailed tokens by hash
 	outbox      map[string]*mail.Message              // queued mails by ID
 	mailErrors  map[string]string                     // outbox ID → why its last attempt failed (Retry)
+	events      []*audit.Event                        // the audit trail, in recording order
 }
 
 // New returns an empty Store.

@@ -1,6 +1,8 @@
 package memstore_test
 
 import (
+	"github.com/authd/authd/audit"
+	"github.com/authd/authd/audit/audittest"
 	"github.com/authd/authd/internal/storetest"
 	"testing"
 
@@ -54,3 +56,11 @@ func TestConsentConformance(t *testing.T) {
 }
 
 func TestConcurrentStress(t *testing.T) { storetest.Stress(t, memstore.New()) }
+
+func TestUserTokenConformance(t *testing.T) {
+	usertest.RunTokens(t, func(t *testing.T) usertest.TokenStore { return memstore.New() })
+}
+
+func TestAuditConformance(t *testing.T) {
+	audittest.Run(t, func(t *testing.T) audit.Store { return memstore.New() })
+}

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/audit"
+	"github.com/authd/authd/audit/audittest"
 	"github.com/authd/authd/internal/storetest"
 	"slices"
 	"strings"
@@ -587,4 +589,12 @@ func TestSessionsBeforeClientID(t *testing.T) {
 			t.Errorf("%s of a session stored before client_id (-want +got):\n%s", name, diff)
 		}
 	}
+}
+
+func TestUserTokenConformance(t *testing.T) {
+	usertest.RunTokens(t, func(t *testing.T) usertest.TokenStore { return newStore(t) })
+}
+
+func TestAuditConformance(t *testing.T) {
+	audittest.Run(t, func(t *testing.T) audit.Store { return newStore(t) })
 }

@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"github.com/authd/authd/audit"
+	"github.com/authd/authd/audit/audittest"
 	"github.com/authd/authd/internal/storetest"
 	"os"
 	"path/filepath"
@@ -385,4 +387,12 @@ func TestSessionsBeforeClientID(t *testing.T) {
 			t.Errorf("%s of a session stored before client_id (-want +got):\n%s", name, diff)
 		}
 	}
+}
+
+func TestUserTokenConformance(t *testing.T) {
+	usertest.RunTokens(t, func(t *testing.T) usertest.TokenStore { return newStore(t) })
+}
+
+func TestAuditConformance(t *testing.T) {
+	audittest.Run(t, func(t *testing.T) audit.Store { return newStore(t) })
 }
