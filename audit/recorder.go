@@ -3,8 +3,10 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/authd/authd/event"
@@ -27,6 +29,7 @@ func (r *Recorder) Handle(ctx context.Context, e event.Event) {
 	if rec.At.IsZero() {
 		rec.At = r.now()
 	}
+	rec.ID = NewID(rec.At)
 	if err := r.Store.RecordEvent(ctx, rec); err != nil {
 		r.log().ErrorContext(ctx, "audit event not recorded", "type", rec.Type, "user_id", rec.UserID, "err", err)
 	}
@@ -55,7 +58,7 @@ func FromEvent(ctx context.Context, e event.Event) (*Event, bool) {
 	}
 	req := event.RequestFrom(ctx)
 	rec := &Event{
-		ID: rand.Text(), At: e.At.UTC(), Type: string(e.Kind), UserID: e.UserID, SessionID: e.SessionID, ClientID: e.ClientID,
+		At: e.At.UTC(), Type: string(e.Kind), UserID: e.UserID, SessionID: e.SessionID, ClientID: e.ClientID,
 		KeyID: e.KeyID, IP: req.IP, UserAgent: req.UserAgent, Actor: Actor(ctx, e), Reason: e.Reason, Email: e.Email,
 	}
 	if e.Kind == event.SessionRevoked {
@@ -110,6 +113,17 @@ func Actor(ctx context.Context, e event.Event) string {
 		return "session:" + caller
 	}
 	return "user"
+}
+
+// seq orders the IDs this process makes within one microsecond.
+var seq atomic.Uint64
+
+// NewID returns an event ID that sorts by time, then by the order this
+// process recorded events in: the Store's newest-first order (At, then
+// ID) keeps events of the same microsecond in the order they happened.
+// The random tail keeps IDs of different instances apart.
+func NewID(at time.Time) string {
+	return fmt.Sprintf("%013x%010x", at.UnixMicro(), seq.Add(1)&0xffffffffff) + rand.Text()[:10]
 }
 
 func clip(s string, n int) string {

@@ -4,13 +4,13 @@ package memstore
 
 import (
 	"context"
-	"github.com/authd/authd/audit"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/audit"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/mail"

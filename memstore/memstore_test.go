@@ -1,15 +1,15 @@
 package memstore_test
 
 import (
-	"github.com/authd/authd/audit"
-	"github.com/authd/authd/audit/audittest"
-	"github.com/authd/authd/internal/storetest"
 	"testing"
 
+	"github.com/authd/authd/audit"
+	"github.com/authd/authd/audit/audittest"
 	"github.com/authd/authd/authcode"
 	"github.com/authd/authd/authcode/authcodetest"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/client/clienttest"
+	"github.com/authd/authd/internal/storetest"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/jwks/jwkstest"
 	"github.com/authd/authd/mail"

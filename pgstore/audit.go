@@ -6,9 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/authd/authd/audit"
+	"github.com/jackc/pgx/v5"
 )
 
 var _ audit.Store = (*Store)(nil)

@@ -2,15 +2,13 @@ package pgstore
 
 import (
 	"context"
-
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/authd/authd"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/user"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var _ user.TokenStore = (*Store)(nil)

@@ -3,9 +3,8 @@ package pgstore
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/authd/authd/audit"
+	"github.com/jackc/pgx/v5"
 )
 
 // enqueueDeliveries queues e's webhook deliveries in tx (none yet: the

@@ -166,6 +166,7 @@ func (s *Service) MarkVerified(ctx context.Context, id string) error {
 	if err := s.store.SetEmailVerified(ctx, u.ID, u.Email, s.now().UTC()); err != nil {
 		return fmt.Errorf("mark verified: %w", err)
 	}
+	s.publish(ctx, event.EmailVerified, u.ID, u.Email)
 	return nil
 }
 
@@ -183,6 +184,7 @@ func (s *Service) VerifyEmail(ctx context.Context, raw string) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify email: %w", err)
 	}
+	s.publish(ctx, event.EmailVerified, t.UserID, t.Email)
 	return s.Get(ctx, t.UserID)
 }
 
@@ -293,6 +295,7 @@ func (s *Service) ResetPassword(ctx context.Context, raw, next string) (*User, e
 		s.log.WarnContext(ctx, "reset tokens not voided", "user_id", u.ID, "err", err)
 	}
 	s.notice(ctx, u, mail.TemplatePasswordChanged, map[string]string{"How": "reset"})
+	s.publish(ctx, event.PasswordReset, u.ID, u.Email)
 	return u, nil
 }
 
@@ -352,6 +355,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, userID, newEmail, curr
 		return fmt.Errorf("change email: %w", err)
 	}
 	s.wake()
+	s.publish(ctx, event.EmailChangeRequested, u.ID, norm)
 	return nil
 }
 
@@ -387,6 +391,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, raw string) (*User, er
 	if err := s.email.Tokens.DeleteUserTokens(ctx, t.UserID, PurposeVerify, PurposeReset); err != nil {
 		s.log.WarnContext(ctx, "old address's tokens not voided", "user_id", t.UserID, "err", err)
 	}
+	s.publish(ctx, event.EmailChanged, t.UserID, t.Email)
 	return s.Get(ctx, t.UserID)
 }
 
@@ -420,5 +425,6 @@ func (s *Service) UndoEmailChange(ctx context.Context, raw string) (*User, error
 	if err := s.sessions.RevokeUser(ctx, u.ID, "", event.CauseEmailChangeUndone); err != nil {
 		return nil, fmt.Errorf("undo email change: %w", err)
 	}
+	s.publish(ctx, event.EmailChangeUndone, u.ID, t.Email)
 	return s.Get(ctx, u.ID)
 }

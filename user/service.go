@@ -30,6 +30,7 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 	email    EmailConfig
+	events   event.Publisher
 }
 
 // Config wires a Service. Hasher, Store and Sessions are required.
@@ -43,6 +44,9 @@ type Config struct {
 	// Email enables verification, resets, address changes and notices
 	// (emailflows.go); zero: off.
 	Email EmailConfig
+	// Events receives the account's security events (the audit trail,
+	// webhooks), published after each change succeeded; nil: none.
+	Events event.Publisher
 }
 
 // NewService returns a Service.
@@ -54,7 +58,15 @@ func NewService(c Config) *Service {
 		c.Logger = slog.Default()
 	}
 	c.Email.defaults()
-	return &Service{store: c.Store, hasher: c.Hasher, policy: c.Policy, sessions: c.Sessions, now: c.Now, log: c.Logger, email: c.Email}
+	if c.Events == nil {
+		c.Events = event.Discard
+	}
+	return &Service{store: c.Store, hasher: c.Hasher, policy: c.Policy, sessions: c.Sessions, now: c.Now, log: c.Logger, email: c.Email, events: c.Events}
+}
+
+// publish announces a security event of the user's account.
+func (s *Service) publish(ctx context.Context, kind event.Kind, userID, email string) {
+	s.events.Publish(ctx, event.Event{Kind: kind, At: s.now().UTC(), UserID: userID, Email: email})
 }
 
 // checkPassword applies the policy and turns its verdict into a field error.
@@ -96,6 +108,7 @@ func (s *Service) Register(ctx context.Context, email, pw string) (*User, error)
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
+	s.publish(ctx, event.UserCreated, u.ID, u.Email)
 	// The account exists; a verification mail that could not be queued
 	// is logged, and the user can ask for another.
 	if err := s.SendVerification(ctx, u); err != nil {
@@ -196,6 +209,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next, kee
 		}
 		s.notice(ctx, u, mail.TemplatePasswordChanged, map[string]string{"How": "changed"})
 	}
+	s.publish(ctx, event.PasswordChanged, userID, "")
 	return nil
 }
 
@@ -240,7 +254,10 @@ func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool) err
 		if err := s.sessions.RevokeUser(ctx, id, "", event.CauseUserDisabled); err != nil {
 			return fmt.Errorf("disable user: %w", err)
 		}
+		s.publish(ctx, event.UserDisabled, id, "")
+		return nil
 	}
+	s.publish(ctx, event.UserEnabled, id, "")
 	return nil
 }
 
@@ -257,6 +274,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := s.store.DeleteUser(ctx, id); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
+	s.publish(ctx, event.UserDeleted, id, "")
 	return nil
 }
 
@@ -279,5 +297,6 @@ func (s *Service) Import(ctx context.Context, email, hash string) (*User, error)
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("import user: %w", err)
 	}
+	s.publish(ctx, event.UserCreated, u.ID, u.Email)
 	return u, nil
 }

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/authd/authd"
 	"github.com/authd/authd/audit"
+	"github.com/google/go-cmp/cmp"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/audit"
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/user"
@@ -120,6 +123,12 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "%sd user %s (%s)\n", sub, u.Email, u.ID) // disabled, enabled, deleted
 	}
 	return nil
+}
+
+// recordEvent writes one event to the audit trail from a command that
+// runs without the services' event bus.
+func recordEvent(ctx context.Context, st audit.Store, log *slog.Logger, e event.Event) {
+	(&audit.Recorder{Store: st, Logger: log}).Handle(ctx, e)
 }
 
 // markVerified marks a new user's address verified when the operator
@@ -293,6 +302,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		for _, k := range made {
+			recordEvent(ctx, b.Audit, log, event.Event{Kind: event.KeyRotated, At: time.Now().UTC(), KeyID: k.KID, Reason: k.Alg})
 			fmt.Fprintf(stdout, "new %s key %s: published now, signs from %s\n", k.Alg, k.KID, k.ActivateAt.Format(time.RFC3339))
 		}
 		if only != "" && !slices.Contains(algs, only) {
@@ -303,6 +313,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err := revokeKey(ctx, ring, fs.Arg(0), stdout); err != nil {
 			return err
 		}
+		recordEvent(ctx, b.Audit, log, event.Event{Kind: event.KeyRevokedByOperator, At: time.Now().UTC(), KeyID: fs.Arg(0)})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tCREATED\tSIGNS FROM\tRETIRED\tSTATUS")

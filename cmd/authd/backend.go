@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/authd/authd/audit"
 	"github.com/authd/authd/authcode"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/internal/redact"
@@ -57,6 +58,9 @@ type Backend struct {
 	// one transaction).
 	Tokens user.TokenStore
 	Outbox mail.Outbox
+	// Audit keeps the security events, in SQL with the rest of the
+	// record (webhook deliveries join its transaction).
+	Audit audit.Store
 	// Throttle returns the login throttle named name ("acct", "ip") with
 	// the curve cfg, and sweep, which deletes its stale counters (nil when
 	// they expire by themselves).
@@ -134,7 +138,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -154,7 +158,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -171,7 +175,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
@@ -206,6 +210,7 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Consents: sql.Consents,
 		Tokens:   sql.Tokens,
 		Outbox:   sql.Outbox,
+		Audit:    sql.Audit,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			return redisstore.NewThrottle(rs, name, cfg), nil
 		},

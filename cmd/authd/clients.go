@@ -13,6 +13,7 @@ import (
 
 	"github.com/authd/authd"
 	"github.com/authd/authd/client"
+	"github.com/authd/authd/event"
 )
 
 // listFlag is a repeatable flag (--redirect-uri A --redirect-uri B).
@@ -133,6 +134,9 @@ func clientCmd(ctx context.Context, args []string, getenv func(string) string, s
 			reg.GrantTypes = []string{client.GrantClientCredentials}
 		}
 		cl, secret, err := svc.clients.Create(ctx, reg)
+		if err == nil {
+			svc.events.Publish(ctx, event.Event{Kind: event.ClientAdded, At: time.Now().UTC(), ClientID: cl.ID, Reason: cl.Name})
+		}
 		if err != nil {
 			return describeClient(err)
 		}
@@ -158,6 +162,7 @@ func clientCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if err := svc.clients.Delete(ctx, fs.Arg(0)); err != nil {
 			return describeClient(err)
 		}
+		svc.events.Publish(ctx, event.Event{Kind: event.ClientDeleted, At: time.Now().UTC(), ClientID: fs.Arg(0)})
 		fmt.Fprintf(stdout, "deleted client %s\n", fs.Arg(0))
 	}
 	return nil

@@ -71,6 +71,7 @@ type config struct {
 	ResetTokenTTL      time.Duration
 	RequireVerified    bool
 	NotifyNewDevice    bool
+	AuditRetention     time.Duration
 }
 
 // storeFlags are the flags every command that opens the store needs.
@@ -126,6 +127,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.MailTemplates, "mail-templates", "", "directory of mail templates overriding the built-in ones by name (NAME.subject, NAME.txt, NAME.html)")
 	fs.DurationVar(&c.ResetTokenTTL, "reset-token-ttl", 30*time.Minute, "lifetime of a password-reset link")
 	fs.BoolVar(&c.RequireVerified, "require-verified-email", false, "refuse sign-in (403 urn:authd:problem:email-unverified) until the address is verified")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "keep audit events this long (the sweep deletes older ones)")
 	fs.BoolVar(&c.NotifyNewDevice, "notify-new-device", false, "mail the user after a sign-in from a device that never signed in to the account before")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take after SIGTERM")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep serving this long with /readyz at 503 so load balancers stop routing here first (a second signal ends the process at once)")
@@ -221,6 +223,12 @@ func (c *config) validate(serving bool) error {
 		errs = append(errs, errors.New("--argon2-time must be 1..100 and --argon2-threads 1..255"))
 	}
 	if serving {
+		if c.ResetTokenTTL < time.Minute || c.ResetTokenTTL > 24*time.Hour {
+			errs = append(errs, errors.New("--reset-token-ttl must be between 1m and 24h"))
+		}
+		if c.AuditRetention < time.Hour {
+			errs = append(errs, errors.New("--audit-retention must be at least 1h"))
+		}
 		if c.Registration != "open" && c.Registration != "closed" {
 			errs = append(errs, fmt.Errorf("--registration must be open or closed, not %q", c.Registration))
 		}

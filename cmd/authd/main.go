@@ -21,6 +21,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/authd/authd/event"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -71,6 +73,8 @@ commands:
                           introspection); a secret is printed once
   client list             list clients
   client delete ID        delete a client and the consents given to it
+  audit                   print the audit trail as JSON lines, newest first
+                          (--user EMAIL|ID, --since 24h, --type T1,T2)
   migrate                 apply schema migrations and exit
   version                 print the version
 
@@ -86,6 +90,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stderr, usage)
 		return usageError{"no command"}
 	}
+	if args[0] != "serve" {
+		// Every change an admin command makes is the operator's (audit).
+		ctx = event.WithActor(ctx, "operator")
+	}
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
@@ -97,6 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return clientCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "authd", versionString())
 		return nil

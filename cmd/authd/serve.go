@@ -140,6 +140,8 @@ func (m *Main) Open(ctx context.Context) error {
 		IPv6Prefix:         c.ThrottleIPv6Prefix,
 		DeviceKey:          m.tm.deviceKey,
 		NotifyNewDevice:    c.NotifyNewDevice,
+		Events:             m.svc.events,
+		Audit:              b.Audit,
 		Logger:             log,
 	}
 	if c.LoginThrottle == "on" {
@@ -206,7 +208,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// and waited for before the store closes.
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
-	bg.Go(func() { maintainKeys(bgCtx, m.tm.ring, c.KeyRotation, c.KeyPublishLead, log) })
+	bg.Go(func() { maintainKeys(bgCtx, m.tm.ring, c.KeyRotation, c.KeyPublishLead, log, m.svc.events) })
 	bg.Go(func() { m.tm.logout.Run(bgCtx) })
 	bg.Go(func() { m.mail.run(bgCtx) })
 	if !b.Memory {
@@ -225,6 +227,9 @@ func (m *Main) Run(ctx context.Context) error {
 				return 0, err
 			}
 			if _, err := b.Tokens.DeleteExpiredTokens(ctx, time.Now().Add(-grace)); err != nil {
+				return 0, err
+			}
+			if _, err := b.Audit.DeleteEventsBefore(ctx, time.Now().Add(-c.AuditRetention)); err != nil {
 				return 0, err
 			}
 			for _, sw := range m.sweeps {

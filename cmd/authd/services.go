@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/authd/authd/audit"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/server"
@@ -22,6 +23,7 @@ type services struct {
 	revoked  *token.RevocationSet
 	feed     *server.Feed
 	events   *event.Bus
+	audit    audit.Store
 }
 
 // revocationKeep is how long a revoked session stays in the revocation
@@ -51,6 +53,9 @@ func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time, 
 		}
 	})
 	bus.Subscribe(feed.Handle)
+	// The audit trail records every security event, before the operation
+	// that caused it returns (one insert; webhook deliveries join it).
+	bus.Subscribe((&audit.Recorder{Store: b.Audit, Logger: log, Now: now}).Handle)
 	sessions := session.NewManager(b.Sessions, session.Config{
 		Cookie:   session.Policy{IdleTimeout: c.SessionIdle, Lifetime: c.SessionLifetime},
 		Token:    session.Policy{IdleTimeout: c.RefreshIdle, Lifetime: c.RefreshLifetime},
@@ -63,7 +68,7 @@ func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time, 
 	}, c.HashConcurrency)
 	users := user.NewService(user.Config{
 		Store: b.Users, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
-		Sessions: sessions, Now: now, Logger: log, Email: email,
+		Sessions: sessions, Now: now, Logger: log, Email: email, Events: bus,
 	})
-	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus}
+	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus, audit: b.Audit}
 }

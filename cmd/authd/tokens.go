@@ -152,7 +152,7 @@ func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issu
 // everywhere within a second, and at most a quarter of the publish lead,
 // so every instance knows a key before it signs), rotates every signing
 // algorithm on schedule and prunes keys no longer published.
-func maintainKeys(ctx context.Context, ring *jwks.Ring, every, lead time.Duration, log *slog.Logger) {
+func maintainKeys(ctx context.Context, ring *jwks.Ring, every, lead time.Duration, log *slog.Logger, events event.Publisher) {
 	t := time.NewTicker(min(jwks.ReloadEvery, lead/4))
 	defer t.Stop()
 	warn := rateLimitedWarn(log, "reload signing keys", time.Minute)
@@ -173,6 +173,9 @@ func maintainKeys(ctx context.Context, ring *jwks.Ring, every, lead time.Duratio
 			made, err := ring.RotateAll(ctx)
 			for _, k := range made {
 				log.Info("signing key rotated", "kid", k.KID, "alg", k.Alg, "signs_from", k.ActivateAt)
+				if events != nil {
+					events.Publish(ctx, event.Event{Kind: event.KeyRotated, At: time.Now().UTC(), KeyID: k.KID, Reason: k.Alg, Actor: "system"})
+				}
 			}
 			if err != nil {
 				log.Error("scheduled key rotation", "err", err)

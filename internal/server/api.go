@@ -102,6 +102,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string)
 	case errors.Is(err, authd.ErrUnauthenticated):
 		g.failed()
 		s.log.InfoContext(ctx, "login failed", "ip", s.clientIP(r), "known_device", g.known)
+		s.signInFailed(ctx, email, "", "bad_credentials")
 		return nil, err
 	case err != nil:
 		g.abandon(ctx)
@@ -113,6 +114,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string)
 		// waits for verification, and ask for a new link by signing in
 		// once it is verified. No session exists.
 		s.log.InfoContext(ctx, "login refused: email not verified", "user_id", u.ID)
+		s.signInFailed(ctx, u.Email, u.ID, "email_unverified")
 		return nil, user.ErrEmailUnverified
 	}
 	if !g.known && s.cfg.NotifyNewDevice {
@@ -120,6 +122,24 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string)
 	}
 	s.rememberDevice(w, r, acct)
 	return u, nil
+}
+
+// signInFailed announces a refused sign-in (the audit trail), naming the
+// account when the address has one, so that "who tried to sign in as
+// this user" has an answer. Refusals by the throttle are not recorded:
+// they cost the attacker nothing and would let a flood fill the trail
+// (the metrics count them).
+func (s *Server) signInFailed(ctx context.Context, email, userID, reason string) {
+	norm, err := user.NormalizeEmail(email)
+	if err != nil {
+		norm = ""
+	}
+	if userID == "" && norm != "" {
+		if u, err := s.cfg.Users.Find(ctx, norm); err == nil {
+			userID = u.ID
+		}
+	}
+	s.cfg.Events.Publish(ctx, event.Event{Kind: event.SignInFailed, At: s.cfg.Now().UTC(), UserID: userID, Email: norm, Reason: reason})
 }
 
 // readCredentials decodes {"email","password"}, both required.

@@ -30,6 +30,7 @@ import (
 	"github.com/authd/authd"
 	"github.com/authd/authd/authcode"
 	"github.com/authd/authd/client"
+	"github.com/authd/authd/event"
 )
 
 // codeTTL is an authorization code's lifetime: RFC 6749 §4.1.2 advises at
@@ -416,6 +417,8 @@ func (s *Server) authzDecision(w http.ResponseWriter, r *http.Request, ar *authz
 			return
 		}
 		s.log.InfoContext(r.Context(), "consent granted", "user_id", c.UserID, "client_id", ar.client.ID, "scope", strings.Join(ar.scope, " "))
+		s.cfg.Events.Publish(r.Context(), event.Event{Kind: event.ConsentGiven, At: s.cfg.Now().UTC(), UserID: c.UserID,
+			SessionID: c.SessionID, ClientID: ar.client.ID, Reason: strings.Join(ar.scope, " ")})
 		s.issueCode(w, r, ar, c)
 	case "deny":
 		s.authzRedirectError(w, r, ar, &authzError{"access_denied", "the user denied the request"})

@@ -265,7 +265,7 @@ func (s *Server) handleChangeEmail(w http.ResponseWriter, r *http.Request, c *ca
 // password under the login throttle (as a password change does). Shared
 // by the JSON API and the pages.
 func (s *Server) changeEmail(r *http.Request, c *caller, next, current string) error {
-	ctx := r.Context()
+	ctx := withCaller(r.Context(), c)
 	if !s.cfg.Users.EmailEnabled() {
 		return errNoMail
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/audit"
 	"github.com/authd/authd/authcode"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/event"
@@ -58,6 +59,7 @@ type backend interface {
 	authcode.Store
 	user.TokenStore
 	mail.Outbox
+	audit.Store
 	Ping(context.Context) error
 	Close() error
 }
@@ -130,13 +132,14 @@ func newHarness(t testing.TB, o options) *harness {
 		}
 	})
 	bus.Subscribe(feed.Handle)
+	bus.Subscribe((&audit.Recorder{Store: st, Now: c.Now}).Handle)
 	sessions := session.NewManager(st, session.Config{Now: c.Now, CacheTTL: time.Second, Events: bus})
 	var email user.EmailConfig
 	if !o.noMail {
 		email = user.EmailConfig{Tokens: st, Outbox: st, BaseURL: issuerURL, RequireVerified: o.requireVerified}
 	}
 	users := user.NewService(user.Config{Store: st, Hasher: password.NewHasher(testParams, 4),
-		Sessions: sessions, Now: c.Now, Email: email})
+		Sessions: sessions, Now: c.Now, Email: email, Events: bus})
 	algs := []string{"EdDSA"}
 	if o.rs256 {
 		algs = append(algs, "RS256") // an RSA key costs ~100 ms: only for the tests that need one
@@ -153,7 +156,7 @@ func newHarness(t testing.TB, o options) *harness {
 		grace = 0
 	}
 	clients := client.NewService(st, st, c.Now)
-	cfg := server.Config{Users: users, Sessions: sessions, Store: st, RegistrationClosed: o.registrationClosed, Now: c.Now, Feed: feed,
+	cfg := server.Config{Users: users, Sessions: sessions, Store: st, Events: bus, Audit: st, RegistrationClosed: o.registrationClosed, Now: c.Now, Feed: feed,
 		Verifier: token.NewVerifier(token.VerifierConfig{Keys: ring, Issuer: issuerURL, Audience: "authd", Revocations: revoked, Now: c.Now}),
 		Tokens: &server.TokenConfig{
 			Issuer:    &token.Issuer{Keys: ring, URL: issuerURL, Audience: "authd", TTL: o.accessTTL, Now: c.Now},
@@ -234,9 +237,13 @@ func (h *harness) register(email string) string {
 }
 
 // login returns the session secret.
-func (h *harness) login(email string) string {
+func (h *harness) login(email string, password ...string) string {
 	h.t.Helper()
-	resp := h.do(req{method: "POST", path: "/v1/session", body: `{"email":"` + email + `","password":"` + testPassword + `"}`})
+	pw := testPassword
+	if len(password) > 0 {
+		pw = password[0]
+	}
+	resp := h.do(req{method: "POST", path: "/v1/session", body: `{"email":"` + email + `","password":"` + pw + `"}`})
 	if resp.StatusCode != http.StatusCreated {
 		h.t.Fatalf("login %s: status %d: %s", email, resp.StatusCode, readBody(resp))
 	}

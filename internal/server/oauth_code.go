@@ -137,6 +137,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, form url.Valu
 		return
 	}
 	s.log.InfoContext(ctx, "code redeemed", "user_id", ac.UserID, "session_id", sess.ID, "client_id", c.ID)
+	s.signedIn(ctx, ac.UserID, sess.ID, c.ID, "authorization_code")
 	rt := g.Token
 	if !c.AllowsGrant(client.GrantRefreshToken) {
 		rt = ""

@@ -83,6 +83,7 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, form url.
 	}
 	s.users.put(u.ID, s.describeUser(u))
 	s.log.InfoContext(ctx, "token login", "user_id", u.ID, "session_id", sess.ID, "client_id", clientID, "ip", ip)
+	s.signedIn(ctx, u.ID, sess.ID, clientID, "password_grant")
 	s.issueTokens(w, r, tokenIssue{userID: u.ID, sess: sess, client: c, scope: scope, refresh: g.Token,
 		authTime: sess.CreatedAt, amr: []string{"pwd"}})
 }

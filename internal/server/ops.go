@@ -67,7 +67,24 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 	s.users.put(u.ID, s.describeUser(u))
 	s.setSessionCookie(w, secret, sess.ExpiresAt)
 	s.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", sess.ID, "ip", ip)
+	s.signedIn(ctx, u.ID, sess.ID, "", "password")
 	return sess, nil
+}
+
+// signedIn announces a new session (the audit trail): how is "password"
+// (a login), "password_grant", or "authorization_code" (an app's
+// session, from the browser's sign-in).
+func (s *Server) signedIn(ctx context.Context, userID, sessionID, clientID, how string) {
+	s.cfg.Events.Publish(ctx, event.Event{Kind: event.SignInSucceeded, At: s.cfg.Now().UTC(), UserID: userID,
+		SessionID: sessionID, ClientID: clientID, Reason: how})
+}
+
+// withCaller returns ctx naming c's session as the one acting, so that
+// an event it causes on another session says "session:ID" (audit).
+func withCaller(ctx context.Context, c *caller) context.Context {
+	req := event.RequestFrom(ctx)
+	req.SessionID = c.SessionID
+	return event.WithRequest(ctx, req)
 }
 
 // changePassword changes the caller's password. A stolen session must not
@@ -78,7 +95,7 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 // is gone meanwhile.
 // It is shared by the JSON API and the pages.
 func (s *Server) changePassword(r *http.Request, c *caller, current, next string) error {
-	ctx := r.Context()
+	ctx := withCaller(r.Context(), c)
 	u, err := s.userBody(ctx, c.UserID)
 	if errors.Is(err, authd.ErrUnauthenticated) {
 		return errWrongPassword
@@ -107,6 +124,7 @@ func (s *Server) changePassword(r *http.Request, c *caller, current, next string
 // endSession ends the caller's own session (logout).
 // It is shared by the JSON API and the pages.
 func (s *Server) endSession(ctx context.Context, c *caller) error {
+	ctx = withCaller(ctx, c)
 	if err := s.cfg.Sessions.End(ctx, c.SessionID, event.CauseLogout); err != nil {
 		return err
 	}
@@ -119,6 +137,7 @@ func (s *Server) endSession(ctx context.Context, c *caller) error {
 // authd.ErrNotFound, so session IDs cannot be probed.
 // It is shared by the JSON API and the pages.
 func (s *Server) revokeSession(ctx context.Context, c *caller, id string) error {
+	ctx = withCaller(ctx, c)
 	if len(id) > 64 {
 		return authd.ErrNotFound
 	}
@@ -132,6 +151,7 @@ func (s *Server) revokeSession(ctx context.Context, c *caller, id string) error 
 // revokeOthers ends every session of the caller's but the current one.
 // It is shared by the JSON API and the pages.
 func (s *Server) revokeOthers(ctx context.Context, c *caller) error {
+	ctx = withCaller(ctx, c)
 	if err := s.cfg.Sessions.RevokeUser(ctx, c.UserID, c.SessionID, event.CauseSignOutOthers); err != nil {
 		return err
 	}

@@ -125,6 +125,8 @@ type pageData struct {
 	// NoReferrer: the page was opened by a mailed link (pages_email.go):
 	// it sends no Referer at all.
 	NoReferrer bool
+	// Activity is the account page's recent security activity.
+	Activity []activityView
 	// Link is the content of a page a mailed link opens.
 	Link *linkView
 	// FormActions are CSP sources a form on the page may end up at: a

@@ -64,6 +64,19 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 				Scopes: strings.Join(cs.Scopes, " "), Granted: cs.GrantedAt.UTC().Format("2 Jan 2006, 15:04 UTC")})
 		}
 	}
+	evs, err := s.userEvents(r.Context(), c.UserID, 10)
+	if err != nil {
+		s.pageFailure(w, r, err)
+		return
+	}
+	for _, e := range evs {
+		what := activityLabels[e.Type]
+		if what == "" {
+			what = e.Type
+		}
+		d.Activity = append(d.Activity, activityView{What: what, Where: e.IP, Device: describeDevice(parseUserAgent(e.UserAgent)),
+			At: e.At.UTC(), AtS: e.At.UTC().Format("2 Jan 2006, 15:04 UTC")})
+	}
 	d.Scripts = []string{"/static/account.js"}
 	s.render(w, r, status, "account", d)
 }
@@ -90,7 +103,7 @@ func (s *Server) pageWithdrawConsentPost(w http.ResponseWriter, r *http.Request)
 	if !ok || s.cfg.Tokens == nil {
 		return
 	}
-	ctx := r.Context()
+	ctx := withCaller(r.Context(), c)
 	clientID := r.PathValue("client")
 	err := s.cfg.Tokens.Clients.WithdrawConsent(ctx, c.UserID, clientID)
 	if err != nil && !errors.Is(err, authd.ErrNotFound) {
@@ -111,6 +124,8 @@ func (s *Server) pageWithdrawConsentPost(w http.ResponseWriter, r *http.Request)
 		}
 	}
 	s.log.InfoContext(ctx, "consent withdrawn", "user_id", c.UserID, "client_id", clientID)
+	s.cfg.Events.Publish(ctx, event.Event{Kind: event.ConsentWithdrawn, At: s.cfg.Now().UTC(), UserID: c.UserID,
+		SessionID: c.SessionID, ClientID: clientID})
 	s.seeOther(w, r, "/account?done=withdrawn")
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authd/authd/event"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/token"
@@ -54,6 +55,12 @@ type Config struct {
 	// NotifyNewDevice mails the user after a sign-in from a client that
 	// never signed in to the account before (no device cookie for it).
 	NotifyNewDevice bool
+	// Audit serves the user's own security events (GET /v1/user/events,
+	// the account page); nil: none are shown.
+	Audit EventLister
+	// Events receives the security events the HTTP layer sees (sign-ins,
+	// failed sign-ins, consents) for the audit trail; nil: none.
+	Events event.Publisher
 	// RegistrationClosed makes POST /v1/users answer 403.
 	RegistrationClosed bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
@@ -110,6 +117,9 @@ func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
+	if cfg.Events == nil {
+		cfg.Events = event.Discard
+	}
 	if cfg.IPv6Prefix <= 0 || cfg.IPv6Prefix > 128 {
 		cfg.IPv6Prefix = 64
 	}
@@ -158,6 +168,7 @@ func (s *Server) routes() {
 	api("DELETE /v1/session", s.handleLogout)
 	api("GET /v1/user", s.authed(s.handleGetUser))
 	api("PUT /v1/user/password", s.authed(s.fullAccess(s.handleChangePassword)))
+	api("GET /v1/user/events", s.authed(s.fullAccess(s.handleUserEvents)))
 	api("GET /v1/sessions", s.authed(s.handleListSessions))
 	api("DELETE /v1/sessions", s.authed(s.fullAccess(s.handleRevokeOthers)))
 	api("DELETE /v1/sessions/{id}", s.authed(s.fullAccess(s.handleRevokeSession)))
@@ -223,6 +234,8 @@ func (s *Server) deadline(next http.Handler) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
+		// Who is asking, for the events recorded on the way (audit).
+		ctx = event.WithRequest(ctx, event.Request{IP: s.clientIP(r), UserAgent: r.UserAgent()})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
