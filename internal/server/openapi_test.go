@@ -23,6 +23,7 @@ import (
 
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/mail"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/user"
 )
@@ -651,6 +652,10 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 	}
 	c.check("GET /v1/session", h.do(req{method: "GET", path: "/v1/session", header: bearer}), http.StatusOK)
 	c.check("GET /v1/user", h.do(req{method: "GET", path: "/v1/user", header: bearer}), http.StatusOK)
+	c.check("GET /v1/user/events", h.do(req{method: "GET", path: "/v1/user/events", cookie: secret}), http.StatusOK)
+	c.check("GET /v1/user/events", h.do(req{method: "GET", path: "/v1/user/events?limit=0", cookie: secret}), http.StatusBadRequest)
+	c.check("GET /v1/user/events", h.do(req{method: "GET", path: "/v1/user/events?access_token=x"}), http.StatusBadRequest)
+	c.check("GET /v1/user/events", h.do(req{method: "GET", path: "/v1/user/events"}), http.StatusUnauthorized)
 	list := c.check("GET /v1/sessions", h.do(req{method: "GET", path: "/v1/sessions", header: bearer}), http.StatusOK)
 	kinds := map[string]bool{}
 	otherID := ""
@@ -959,6 +964,199 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 	c.check("GET /oauth2/logout", h.do(req{method: "GET", path: "/oauth2/logout?client_id=" + web.ID}), http.StatusServiceUnavailable)
 	c.check("POST /oauth2/logout", postForm("/oauth2/logout", url.Values{"client_id": {web.ID}}, "", nil), http.StatusServiceUnavailable)
 	store.down.Store(false)
+
+
+	// The emailed flows (password reset, verification, address change).
+	{
+		m := newHarness(t, options{})
+		m.register("mail@example.com")
+		m.register("taken@example.com")
+		verifyTok := linkToken(t, m.waitMail("mail@example.com", mail.TemplateVerifyEmail), "/verify-email")
+		m.mails()
+		mc := m.login("mail@example.com")
+		jb := func(kv ...string) string {
+			o := map[string]string{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				o[kv[i]] = kv[i+1]
+			}
+			return jsonBody(o)
+		}
+		post := func(path, body, cookie string, hdr map[string]string) *http.Response {
+			return m.do(req{method: "POST", path: path, body: body, cookie: cookie, header: hdr})
+		}
+		put := func(body, cookie string, hdr map[string]string) *http.Response {
+			return m.do(req{method: "PUT", path: "/v1/user/email", body: body, cookie: cookie, header: hdr})
+		}
+
+		// POST /v1/password-reset
+		const pr = "POST /v1/password-reset"
+		if a := c.check(pr, post("/v1/password-reset", jb("email", "mail@example.com"), "", nil), http.StatusAccepted); a["status"] != "accepted" || a["message"] == nil {
+			t.Errorf("%s: %v", pr, a)
+		}
+		resetTok := linkToken(t, m.waitMail("mail@example.com", mail.TemplatePasswordReset), "/reset-password")
+		c.check(pr, post("/v1/password-reset", jb("email", "nobody@example.com"), "", nil), http.StatusAccepted)
+		c.check(pr, post("/v1/password-reset", `{}`, "", nil), http.StatusBadRequest)
+		c.check(pr, post("/v1/password-reset", `{"email":"x@example.com","user":1}`, "", nil), http.StatusBadRequest)
+		c.check(pr, m.do(req{method: "POST", path: "/v1/password-reset", body: `{"email":"x"}`, header: map[string]string{"Content-Type": "text/plain"}}), http.StatusUnsupportedMediaType)
+		c.check(pr, post("/v1/password-reset", `{"email":"`+strings.Repeat("a", 70<<10)+`"}`, "", nil), http.StatusRequestEntityTooLarge)
+		c.check(pr, post("/v1/password-reset", jb("email", "x@example.com"), "", crossSite), http.StatusForbidden)
+		got := false
+		for range 6 {
+			resp := post("/v1/password-reset", jb("email", "flood@example.com"), "", nil)
+			st := resp.StatusCode
+			c.check(pr, resp, 0)
+			if st == http.StatusTooManyRequests {
+				got = true
+				break
+			}
+		}
+		if !got {
+			t.Errorf("%s: no 429", pr)
+		}
+
+		// POST /v1/password-reset/confirm
+		const prc = "POST /v1/password-reset/confirm"
+		c.check(prc, post("/v1/password-reset/confirm", jb("token", resetTok, "new_password", "password"), "", nil), http.StatusBadRequest)
+		c.check(prc, post("/v1/password-reset/confirm", jb("token", strings.Repeat("A", 43), "new_password", newPassword2), "", nil), http.StatusBadRequest)
+		c.check(prc, post("/v1/password-reset/confirm", `{}`, "", nil), http.StatusBadRequest)
+		c.check(prc, m.do(req{method: "POST", path: "/v1/password-reset/confirm", body: `{}`, header: map[string]string{"Content-Type": "text/plain"}}), http.StatusUnsupportedMediaType)
+		c.check(prc, post("/v1/password-reset/confirm", `{"token":"`+strings.Repeat("a", 70<<10)+`"}`, "", nil), http.StatusRequestEntityTooLarge)
+		c.check(prc, post("/v1/password-reset/confirm", jb("token", resetTok, "new_password", newPassword2), "", crossSite), http.StatusForbidden)
+		c.check(prc, post("/v1/password-reset/confirm", jb("token", resetTok, "new_password", newPassword2), "", nil), http.StatusNoContent)
+		mc = m.login("mail@example.com", newPassword2)
+		ip := newHarness(t, options{})
+		got = false
+		for range 30 {
+			resp := ip.do(req{method: "POST", path: "/v1/password-reset/confirm", body: jb("token", strings.Repeat("A", 43), "new_password", newPassword2)})
+			st := resp.StatusCode
+			c.check(prc, resp, 0)
+			if st == http.StatusTooManyRequests {
+				got = true
+				break
+			}
+		}
+		if !got {
+			t.Errorf("%s: no 429", prc)
+		}
+
+		// POST /v1/user/email/verify (the reset verified the address; a
+		// second user has a live link).
+		const ve = "POST /v1/user/email/verify"
+		m.register("verify@example.com")
+		vt := linkToken(t, m.waitMail("verify@example.com", mail.TemplateVerifyEmail), "/verify-email")
+		_ = verifyTok
+		c.check(ve, post("/v1/user/email/verify", jb("token", strings.Repeat("A", 43)), "", nil), http.StatusBadRequest)
+		c.check(ve, post("/v1/user/email/verify", `{}`, "", nil), http.StatusBadRequest)
+		c.check(ve, m.do(req{method: "POST", path: "/v1/user/email/verify", body: `{}`, header: map[string]string{"Content-Type": "text/plain"}}), http.StatusUnsupportedMediaType)
+		c.check(ve, post("/v1/user/email/verify", `{"token":"`+strings.Repeat("a", 70<<10)+`"}`, "", nil), http.StatusRequestEntityTooLarge)
+		c.check(ve, post("/v1/user/email/verify", jb("token", vt), "", crossSite), http.StatusForbidden)
+		if u := c.check(ve, post("/v1/user/email/verify", jb("token", vt), "", nil), http.StatusOK); u["email_verified"] != true {
+			t.Errorf("%s: %v", ve, u)
+		}
+
+		// POST /v1/user/email/verification
+		const rv = "POST /v1/user/email/verification"
+		m.register("resend@example.com")
+		rc := m.login("resend@example.com")
+		c.check(rv, post("/v1/user/email/verification", "", "", nil), http.StatusUnauthorized)
+		c.check(rv, post("/v1/user/email/verification?access_token=x", "", "", nil), http.StatusBadRequest)
+		c.check(rv, post("/v1/user/email/verification", "", rc, crossSite), http.StatusForbidden)
+		if a := c.check(rv, post("/v1/user/email/verification", "", mc, nil), http.StatusAccepted); a["status"] != "accepted" {
+			t.Errorf("%s: %v", rv, a)
+		}
+		got = false
+		for range 25 {
+			resp := post("/v1/user/email/verification", "", rc, nil)
+			st := resp.StatusCode
+			c.check(rv, resp, 0)
+			if st == http.StatusTooManyRequests {
+				got = true
+				break
+			}
+		}
+		if !got {
+			t.Errorf("%s: no 429", rv)
+		}
+		nm := newHarness(t, options{noMail: true})
+		nm.register("nomail@example.com")
+		nc := nm.login("nomail@example.com")
+		c.check(rv, nm.do(req{method: "POST", path: "/v1/user/email/verification", cookie: nc}), http.StatusConflict)
+		c.check("PUT /v1/user/email", nm.do(req{method: "PUT", path: "/v1/user/email", cookie: nc,
+			body: jb("new_email", "other@example.com", "current_password", testPassword)}), http.StatusConflict)
+
+		// PUT /v1/user/email
+		const ce = "PUT /v1/user/email"
+		c.check(ce, put(jb("new_email", "new@example.com", "current_password", newPassword2), "", nil), http.StatusUnauthorized)
+		c.check(ce, put(jb("new_email", "new@example.com", "current_password", "wrong password, sorry"), mc, nil), http.StatusUnauthorized)
+		c.check(ce, put(jb("new_email", "taken@example.com", "current_password", newPassword2), mc, nil), http.StatusConflict)
+		c.check(ce, put(jb("new_email", "mail@example.com", "current_password", newPassword2), mc, nil), http.StatusBadRequest)
+		c.check(ce, put(jb("new_email", "not an address", "current_password", newPassword2), mc, nil), http.StatusBadRequest)
+		c.check(ce, put(`{}`, mc, nil), http.StatusBadRequest)
+		c.check(ce, m.do(req{method: "PUT", path: "/v1/user/email?access_token=x", body: `{}`, cookie: mc}), http.StatusBadRequest)
+		c.check(ce, m.do(req{method: "PUT", path: "/v1/user/email", body: `{}`, cookie: mc, header: map[string]string{"Content-Type": "text/plain"}}), http.StatusUnsupportedMediaType)
+		c.check(ce, put(`{"new_email":"`+strings.Repeat("a", 70<<10)+`"}`, mc, nil), http.StatusRequestEntityTooLarge)
+		c.check(ce, put(jb("new_email", "new@example.com", "current_password", newPassword2), mc, crossSite), http.StatusForbidden)
+		m.mails()
+		if a := c.check(ce, put(jb("new_email", "new@example.com", "current_password", newPassword2), mc, nil), http.StatusAccepted); a["status"] != "accepted" || a["message"] == nil {
+			t.Errorf("%s: %v", ce, a)
+		}
+		var confirmTok, undoTok string
+		for _, ms := range m.mails() {
+			switch ms.Template {
+			case mail.TemplateConfirmEmail:
+				confirmTok = linkToken(t, ms, "/confirm-email")
+			case mail.TemplateEmailChanging:
+				undoTok = linkToken(t, ms, "/undo-email-change")
+			}
+		}
+		tc := m.login("taken@example.com")
+		got = false
+		for range 12 {
+			resp := put(jb("new_email", "new2@example.com", "current_password", "wrong password, sorry"), tc, nil)
+			st := resp.StatusCode
+			c.check(ce, resp, 0)
+			if st == http.StatusTooManyRequests {
+				got = true
+				break
+			}
+		}
+		if !got {
+			t.Errorf("%s: no 429", ce)
+		}
+
+		// POST /v1/user/email/confirm and /undo
+		for _, key := range []string{"POST /v1/user/email/confirm", "POST /v1/user/email/undo"} {
+			path := strings.TrimPrefix(key, "POST ")
+			c.check(key, post(path, jb("token", strings.Repeat("A", 43)), "", nil), http.StatusBadRequest)
+			c.check(key, post(path, `{}`, "", nil), http.StatusBadRequest)
+			c.check(key, m.do(req{method: "POST", path: path, body: `{}`, header: map[string]string{"Content-Type": "text/plain"}}), http.StatusUnsupportedMediaType)
+			c.check(key, post(path, `{"token":"`+strings.Repeat("a", 70<<10)+`"}`, "", nil), http.StatusRequestEntityTooLarge)
+			c.check(key, post(path, jb("token", confirmTok), "", crossSite), http.StatusForbidden)
+		}
+		if u := c.check("POST /v1/user/email/confirm", post("/v1/user/email/confirm", jb("token", confirmTok), "", nil), http.StatusOK); u["email"] != "new@example.com" || u["email_verified"] != true {
+			t.Errorf("confirm: %v", u)
+		}
+		// The old address is taken meanwhile: undo answers 409.
+		m.register("mail@example.com")
+		c.check("POST /v1/user/email/undo", post("/v1/user/email/undo", jb("token", undoTok), "", nil), http.StatusConflict)
+		// A second change, undone.
+		mc = m.login("new@example.com", newPassword2)
+		m.mails()
+		c.check(ce, put(jb("new_email", "third@example.com", "current_password", newPassword2), mc, nil), http.StatusAccepted)
+		for _, ms := range m.mails() {
+			if ms.Template == mail.TemplateEmailChanging {
+				undoTok = linkToken(t, ms, "/undo-email-change")
+			}
+		}
+		if u := c.check("POST /v1/user/email/undo", post("/v1/user/email/undo", jb("token", undoTok), "", nil), http.StatusOK); u["email"] != "new@example.com" || u["email_verified"] != true {
+			t.Errorf("undo: %v", u)
+		}
+
+		// --require-verified-email: the login's 403.
+		rq := newHarness(t, options{requireVerified: true})
+		rq.register("unverified@example.com")
+		c.check("POST /v1/session", rq.do(req{method: "POST", path: "/v1/session", body: `{"email":"unverified@example.com","password":"` + testPassword + `"}`}), http.StatusForbidden)
+	}
 
 	for key := range c.ops {
 		if !c.probed[key] {
