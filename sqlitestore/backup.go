@@ -135,14 +135,20 @@ var ErrNotABackup = errors.New("not a sound authd SQLite database")
 func CheckBackup(ctx context.Context, path string) (version int, err error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return 0, fmt.Errorf("sqlitestore: check backup: %w", err)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w", path, err)
 	}
+	return checkBackup(ctx, abs, abs)
+}
+
+// checkBackup is CheckBackup of the file abs, called name in errors (a
+// temporary copy is named after its original).
+func checkBackup(ctx context.Context, abs, name string) (version int, err error) {
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return 0, fmt.Errorf("sqlitestore: check backup: %w", err)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w", name, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("sqlitestore: check backup: %s is not a regular file: %w", abs, ErrNotABackup)
+		return 0, fmt.Errorf("sqlitestore: check backup: %s is not a regular file: %w", name, ErrNotABackup)
 	}
 	// immutable=1: no locks, no -wal or -shm created next to the file,
 	// which may be in a read-only place.
@@ -152,21 +158,21 @@ func CheckBackup(ctx context.Context, path string) (version int, err error) {
 	u := url.URL{Scheme: "file", Path: abs}
 	db, err := sql.Open("sqlite", "file:"+u.EscapedPath()+"?"+q.Encode())
 	if err != nil {
-		return 0, fmt.Errorf("sqlitestore: check backup: %w", err)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w", name, err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 
 	rows, err := db.QueryContext(ctx, `PRAGMA integrity_check`)
 	if err != nil {
-		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: %w", abs, ErrNotABackup, err)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: %w", name, ErrNotABackup, err)
 	}
 	var problems []string
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("sqlitestore: check backup %s: %w", abs, err)
+			return 0, fmt.Errorf("sqlitestore: check backup %s: %w", name, err)
 		}
 		if line != "ok" {
 			problems = append(problems, line)
@@ -174,35 +180,35 @@ func CheckBackup(ctx context.Context, path string) (version int, err error) {
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
-		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: %w", abs, ErrNotABackup, err)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: %w", name, ErrNotABackup, err)
 	}
 	rows.Close()
 	if len(problems) > 0 {
 		if len(problems) > 5 {
 			problems = append(problems[:5], fmt.Sprintf("(%d more)", len(problems)-5))
 		}
-		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: integrity_check: %s", abs, ErrNotABackup, strings.Join(problems, "; "))
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: integrity_check: %s", name, ErrNotABackup, strings.Join(problems, "; "))
 	}
 
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlitestore: check backup %s: %w", abs, err)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w", name, err)
 	}
 	if n == 0 {
-		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: no schema_migrations table", abs, ErrNotABackup)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: no schema_migrations table", name, ErrNotABackup)
 	}
 	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
-		return 0, fmt.Errorf("sqlitestore: check backup %s: %w", abs, err)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w", name, err)
 	}
 	if version < 1 {
-		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: no migration applied", abs, ErrNotABackup)
+		return 0, fmt.Errorf("sqlitestore: check backup %s: %w: no migration applied", name, ErrNotABackup)
 	}
 	ms, err := Migrations()
 	if err != nil {
 		return version, fmt.Errorf("sqlitestore: %w", err)
 	}
 	if version > len(ms) {
-		return version, fmt.Errorf("sqlitestore: check backup %s: %w: it is at version %d, this binary knows up to %d", abs, migrate.ErrSchemaTooNew, version, len(ms))
+		return version, fmt.Errorf("sqlitestore: check backup %s: %w: it is at version %d, this binary knows up to %d", name, migrate.ErrSchemaTooNew, version, len(ms))
 	}
 	return version, nil
 }
@@ -281,8 +287,8 @@ func Restore(ctx context.Context, backup, path string, now time.Time) (res Resto
 			os.Remove(tmpName)
 		}
 	}()
-	if res.Version, err = CheckBackup(ctx, tmpName); err != nil {
-		return res, fmt.Errorf("sqlitestore: restore: %s: %w", backup, err)
+	if res.Version, err = checkBackup(ctx, tmpName, backup); err != nil {
+		return res, fmt.Errorf("sqlitestore: restore: %w", err)
 	}
 
 	if _, err := os.Lstat(abs); err == nil {
