@@ -90,6 +90,9 @@ type Store struct {
 	r *sql.DB // reader pool: query_only connections
 
 	byHash atomic.Pointer[sql.Stmt] // prepared SessionByHash; nil until the schema exists
+
+	path string        // absolute path of the database file (for Backup)
+	busy time.Duration // Options.BusyTimeout
 }
 
 // Open opens (creating it with mode 0600 if absent) the SQLite database at
@@ -114,7 +117,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlitestore: open: %w", err)
 	}
 
-	s := &Store{}
+	s := &Store{path: abs, busy: opts.BusyTimeout}
 	s.w, err = sql.Open("sqlite", dsn(abs, opts, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open writer: %w", err)

@@ -7,6 +7,8 @@
 //	authd keys list|rotate      signing keys
 //	authd client add|list|delete confidential OAuth clients
 //	authd migrate               apply the store's schema migrations
+//	authd backup FILE           copy the SQLite store, also while serve runs
+//	authd restore FILE          put a backup in place (authd stopped)
 //	authd version
 package main
 
@@ -76,6 +78,10 @@ commands:
   audit                   print the audit trail as JSON lines, newest first
                           (--user EMAIL|ID, --since 24h, --type T1,T2)
   migrate                 apply schema migrations and exit
+  backup FILE             write a consistent copy of the SQLite store to
+                          FILE (new), also while authd serves
+  restore FILE            check FILE and make it the SQLite store; authd
+                          must be stopped; the old database is kept aside
   version                 print the version
 
 Flags come after the command ("authd keys list --data-dir X"). Run
@@ -107,6 +113,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrateCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		return restoreCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "authd", versionString())
 		return nil
