@@ -19,6 +19,7 @@ import (
 	"github.com/authd/authd/sqlitestore"
 	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/user"
+	"github.com/authd/authd/webhook"
 )
 
 // Backend says which store serves each kind of data. One constructor per
@@ -30,8 +31,8 @@ import (
 // Where the data lives, and why (docs/scaling.md, "What each store
 // holds"):
 //
-//   - Users, signing keys, clients, consents, emailed tokens and the
-//     mail outbox are always in SQL
+//   - Users, signing keys, clients, consents, emailed tokens, the
+//     mail outbox and the webhooks are always in SQL
 //     (--database): they are few, long-lived, written rarely, and must
 //     survive anything; a consent refers to a user and a client, and goes
 //     when either is deleted.
@@ -57,6 +58,10 @@ type Backend struct {
 	// one transaction).
 	Tokens user.TokenStore
 	Outbox mail.Outbox
+	// Webhooks keeps the webhook subscriptions and their delivery outbox,
+	// in SQL next to the audit trail (an event's deliveries are queued in
+	// the transaction that records it).
+	Webhooks webhook.Store
 	// Throttle returns the login throttle named name ("acct", "ip") with
 	// the curve cfg, and sweep, which deletes its stale counters (nil when
 	// they expire by themselves).
@@ -134,7 +139,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Webhooks: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -154,7 +159,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Webhooks: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -171,7 +176,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Webhooks: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
@@ -206,6 +211,7 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Consents: sql.Consents,
 		Tokens:   sql.Tokens,
 		Outbox:   sql.Outbox,
+		Webhooks: sql.Webhooks,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			return redisstore.NewThrottle(rs, name, cfg), nil
 		},
