@@ -138,6 +138,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 	})
 	seen := map[string]bool{}
 	for _, h := range hits {
+		t.Logf("delivered %s %s (%d)", h.ID, h.Type, h.Status)
 		if h.Err != nil {
 			t.Errorf("delivery %s (%s): Standard Webhooks Verify = %v", h.ID, h.Type, h.Err)
 		}
