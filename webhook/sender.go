@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -171,7 +172,7 @@ func (s *Sender) Flush(ctx context.Context) error {
 func (s *Sender) deliver(ctx context.Context, now time.Time, d *Claimed) {
 	log := s.log.With("webhook_id", d.ID, "subscription", d.SubscriptionID, "type", d.EventType, "attempt", d.Attempts)
 	if age := now.Sub(d.CreatedAt); age >= s.cfg.GiveUp {
-		log.Error("webhook: giving up on a delivery not acknowledged in time; dropped", "url", d.URL, "age", age.Round(time.Second))
+		log.Error("webhook: giving up on a delivery not acknowledged in time; dropped", "url", logURL(d.URL), "age", age.Round(time.Second))
 		s.record(ctx, "drop", d, func(c context.Context) error { return s.cfg.Store.DropDelivery(c, d.ID) })
 		return
 	}
@@ -189,7 +190,7 @@ func (s *Sender) deliver(ctx context.Context, now time.Time, d *Claimed) {
 	err = s.post(ctx, d, secret)
 	switch {
 	case err == nil:
-		log.Debug("webhook: delivered", "url", d.URL)
+		log.Debug("webhook: delivered", "url", logURL(d.URL))
 		s.record(ctx, "record delivered", d, func(c context.Context) error { return s.cfg.Store.Delivered(c, d.ID) })
 	case ctx.Err() != nil:
 		// Interrupted by shutdown: due again at once, for whoever runs next.
@@ -198,7 +199,7 @@ func (s *Sender) deliver(ctx context.Context, now time.Time, d *Claimed) {
 		})
 	default:
 		next := now.Add(s.backoff(d.Attempts))
-		log.Warn("webhook: delivery failed; will retry", "url", d.URL, "next", next, "err", err)
+		log.Warn("webhook: delivery failed; will retry", "url", logURL(d.URL), "next", next, "err", err)
 		s.record(ctx, "reschedule", d, func(c context.Context) error {
 			return s.cfg.Store.RetryDelivery(c, d.ID, next, err.Error())
 		})
@@ -219,8 +220,12 @@ func (s *Sender) post(ctx context.Context, d *Claimed, secret []byte) error {
 	req.Header.Set("webhook-signature", Sign(secret, d.ID, ts, d.Payload))
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// The URL is the subscription's; the error may quote it, never
-		// the body or the secret.
+		// Without the URL the error quotes: its query may hold a token
+		// of the receiver's.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
 		return err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -229,6 +234,17 @@ func (s *Sender) post(ctx context.Context, d *Claimed, secret []byte) error {
 		return fmt.Errorf("receiver answered %s", resp.Status)
 	}
 	return nil
+}
+
+// logURL is a receiver URL as logged: without its query, which may hold
+// a token of the receiver's.
+func logURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
 }
 
 // Sign returns the webhook-signature header of a delivery: "v1," and the
