@@ -25,14 +25,12 @@ func (s *Store) RecordEvent(ctx context.Context, e *audit.Event) error {
 		}
 	}
 	c := *e
+	if err := s.enqueueDeliveries(&c); err != nil {
+		return err
+	}
 	s.events = append(s.events, &c)
-	s.enqueueDeliveries(&c)
 	return nil
 }
-
-// enqueueDeliveries queues e's webhook deliveries; the caller holds s.mu
-// (none yet: the webhook outbox comes with package webhook).
-func (s *Store) enqueueDeliveries(e *audit.Event) {}
 
 // Events implements audit.Store.
 func (s *Store) Events(ctx context.Context, f audit.Filter) ([]*audit.Event, error) {

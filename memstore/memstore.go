@@ -16,6 +16,7 @@ import (
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/user"
+	"github.com/authd/authd/webhook"
 )
 
 var (
@@ -43,6 +44,8 @@ type Store struct {
 	outbox      map[string]*mail.Message              // queued mails by ID
 	mailErrors  map[string]string                     // outbox ID → why its last attempt failed (Retry)
 	events      []*audit.Event                        // the audit trail, in recording order
+	hookSubs    map[string]*webhook.Subscription      // webhook subscriptions by ID
+	hookOutbox  map[string]*hookDelivery              // queued webhook deliveries by ID
 }
 
 // New returns an empty Store.
@@ -63,6 +66,8 @@ func New() *Store {
 		clientNames: map[string]string{},
 		consents:    map[string]map[string]*client.Consent{},
 		codes:       map[[32]byte]*storedCode{},
+		hookSubs:    map[string]*webhook.Subscription{},
+		hookOutbox:  map[string]*hookDelivery{},
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/authd/authd/session/sessiontest"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
+	"github.com/authd/authd/webhook/webhooktest"
 )
 
 func TestSessionConformance(t *testing.T) {
@@ -63,4 +64,8 @@ func TestUserTokenConformance(t *testing.T) {
 
 func TestAuditConformance(t *testing.T) {
 	audittest.Run(t, func(t *testing.T) audit.Store { return memstore.New() })
+}
+
+func TestWebhookConformance(t *testing.T) {
+	webhooktest.Run(t, func(t *testing.T) webhooktest.Store { return memstore.New() })
 }

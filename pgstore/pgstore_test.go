@@ -37,6 +37,7 @@ import (
 	"github.com/authd/authd/session/sessiontest"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
+	"github.com/authd/authd/webhook/webhooktest"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
@@ -597,4 +598,8 @@ func TestUserTokenConformance(t *testing.T) {
 
 func TestAuditConformance(t *testing.T) {
 	audittest.Run(t, func(t *testing.T) audit.Store { return newStore(t) })
+}
+
+func TestWebhookConformance(t *testing.T) {
+	webhooktest.Run(t, func(t *testing.T) webhooktest.Store { return newStore(t) })
 }

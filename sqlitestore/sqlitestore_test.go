@@ -34,6 +34,7 @@ import (
 	"github.com/authd/authd/sqlitestore"
 	"github.com/authd/authd/user"
 	"github.com/authd/authd/user/usertest"
+	"github.com/authd/authd/webhook/webhooktest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -395,4 +396,8 @@ func TestUserTokenConformance(t *testing.T) {
 
 func TestAuditConformance(t *testing.T) {
 	audittest.Run(t, func(t *testing.T) audit.Store { return newStore(t) })
+}
+
+func TestWebhookConformance(t *testing.T) {
+	webhooktest.Run(t, func(t *testing.T) webhooktest.Store { return newStore(t) })
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/authd/authd/sqlitestore"
 	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/user"
+	"github.com/authd/authd/webhook"
 )
 
 // Backend says which store serves each kind of data. One constructor per
@@ -31,8 +32,8 @@ import (
 // Where the data lives, and why (docs/scaling.md, "What each store
 // holds"):
 //
-//   - Users, signing keys, clients, consents, emailed tokens and the
-//     mail outbox are always in SQL
+//   - Users, signing keys, clients, consents, emailed tokens, the
+//     mail outbox and the webhooks are always in SQL
 //     (--database): they are few, long-lived, written rarely, and must
 //     survive anything; a consent refers to a user and a client, and goes
 //     when either is deleted.
@@ -61,6 +62,10 @@ type Backend struct {
 	// Audit keeps the security events, in SQL with the rest of the
 	// record (webhook deliveries join its transaction).
 	Audit audit.Store
+	// Webhooks keeps the webhook subscriptions and their delivery outbox,
+	// in SQL next to the audit trail (an event's deliveries are queued in
+	// the transaction that records it).
+	Webhooks webhook.Store
 	// Throttle returns the login throttle named name ("acct", "ip") with
 	// the curve cfg, and sweep, which deletes its stale counters (nil when
 	// they expire by themselves).
@@ -138,7 +143,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -158,7 +163,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -175,7 +180,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
@@ -211,6 +216,7 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Tokens:   sql.Tokens,
 		Outbox:   sql.Outbox,
 		Audit:    sql.Audit,
+		Webhooks: sql.Webhooks,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			return redisstore.NewThrottle(rs, name, cfg), nil
 		},

@@ -17,6 +17,7 @@ import (
 	"github.com/authd/authd/jwk"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
+	"github.com/authd/authd/webhook"
 )
 
 // config is everything serve and the admin commands read from flags and
@@ -72,6 +73,7 @@ type config struct {
 	RequireVerified    bool
 	NotifyNewDevice    bool
 	AuditRetention     time.Duration
+	WebhookRetryMin    time.Duration
 }
 
 // storeFlags are the flags every command that opens the store needs.
@@ -129,6 +131,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.BoolVar(&c.RequireVerified, "require-verified-email", false, "refuse sign-in (403 urn:authd:problem:email-unverified) until the address is verified")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "keep audit events this long (the sweep deletes older ones)")
 	fs.BoolVar(&c.NotifyNewDevice, "notify-new-device", false, "mail the user after a sign-in from a device that never signed in to the account before")
+	fs.DurationVar(&c.WebhookRetryMin, "webhook-retry-min", webhook.DefaultRetryMin, "wait this long before a failed webhook delivery's first retry; the wait doubles per attempt up to an hour, for a day")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take after SIGTERM")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep serving this long with /readyz at 503 so load balancers stop routing here first (a second signal ends the process at once)")
 }

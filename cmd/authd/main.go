@@ -6,6 +6,7 @@
 //	authd user list|disable|enable|delete
 //	authd keys list|rotate      signing keys
 //	authd client add|list|delete confidential OAuth clients
+//	authd webhook add|list|delete event subscriptions (Standard Webhooks)
 //	authd migrate               apply the store's schema migrations
 //	authd backup FILE           copy the SQLite store, also while serve runs
 //	authd restore FILE          put a backup in place (authd stopped)
@@ -77,6 +78,13 @@ commands:
   client delete ID        delete a client and the consents given to it
   audit                   print the audit trail as JSON lines, newest first
                           (--user EMAIL|ID, --since 24h, --type T1,T2)
+  webhook add URL --events TYPES
+                          deliver audit events of these types (comma-
+                          separated, or *) to URL, signed (Standard
+                          Webhooks); https, or http on loopback; the
+                          secret is printed once
+  webhook list            list webhook subscriptions
+  webhook delete ID       delete a subscription and its pending deliveries
   migrate                 apply schema migrations and exit
   backup FILE             write a consistent copy of the SQLite store to
                           FILE (new), also while authd serves
@@ -109,6 +117,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "client":
 		return clientCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "webhook":
+		return webhookCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":

@@ -17,6 +17,7 @@ import (
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/throttle"
+	"github.com/authd/authd/webhook"
 )
 
 // serve is `authd serve`: flags, then Main's Open, Run and Close.
@@ -60,6 +61,7 @@ type Main struct {
 	ln     net.Listener // Open's, until Run hands it to hs
 	sweeps []func(context.Context) (int64, error)
 	mail   *mailer
+	hooks  *webhook.Sender
 }
 
 // Open checks the configuration, opens the backend, builds the services
@@ -119,6 +121,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.svc = newServices(c, b, log, time.Now, m.mail.userConfig(c, b, issuerURL))
 	notifyReplays(m.svc.events, m.svc.users, log)
 	m.tm, err = newTokenMode(ctx, c, b, m.svc, issuerURL, log, time.Now)
+	if err != nil {
+		return err
+	}
+	m.hooks, err = openWebhooks(c, b, m.svc, m.tm.kek, log)
 	if err != nil {
 		return err
 	}
@@ -199,7 +205,7 @@ func (m *Main) Open(ctx context.Context) error {
 
 // Run serves what Open built until ctx ends, then shuts down gracefully.
 // It starts the background work (key maintenance, the revocation
-// watcher, the sweeps, back-channel logout), which stops only after the
+// watcher, the sweeps, back-channel logout, mail and webhook delivery), which stops only after the
 // last request has finished. The stores stay open for Close.
 func (m *Main) Run(ctx context.Context) error {
 	c, log, b := &m.Config, m.Log, m.Backend
@@ -211,6 +217,7 @@ func (m *Main) Run(ctx context.Context) error {
 	bg.Go(func() { maintainKeys(bgCtx, m.tm.ring, c.KeyRotation, c.KeyPublishLead, log, m.svc.events) })
 	bg.Go(func() { m.tm.logout.Run(bgCtx) })
 	bg.Go(func() { m.mail.run(bgCtx) })
+	bg.Go(func() { m.hooks.Run(bgCtx) })
 	if !b.Memory {
 		// Only another process can revoke behind this one's back; an
 		// in-memory store has no other process to follow.

@@ -78,6 +78,8 @@ type tokenMode struct {
 	// logout tells apps registered with a back-channel logout URI that
 	// one of their sessions ended; subscribed to the bus, run by Run.
 	logout *backchannel.Notifier
+	// kek seals the signing keys and the webhook secrets.
+	kek jwks.KEK
 }
 
 func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issuerURL string, log *slog.Logger, now func() time.Time) (*tokenMode, error) {
@@ -143,7 +145,7 @@ func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issu
 		Clients: svc.clients, Tokens: tc.Issuer, Algs: ring.Algs(), Logger: log, Now: now,
 	})
 	svc.events.Subscribe(logout.Handle)
-	return &tokenMode{ring: ring, verifier: verifier, server: tc, deviceKey: dev.Sum(nil), logout: logout}, nil
+	return &tokenMode{ring: ring, verifier: verifier, server: tc, deviceKey: dev.Sum(nil), logout: logout, kek: kek}, nil
 }
 
 // maintainKeys reloads the key ring (another instance or `authd keys
