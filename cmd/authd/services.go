@@ -7,6 +7,7 @@ import (
 
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/event"
+	"github.com/authd/authd/internal/metrics"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
@@ -22,6 +23,9 @@ type services struct {
 	revoked  *token.RevocationSet
 	feed     *server.Feed
 	events   *event.Bus
+	hasher   *password.Hasher
+	// metrics is set by serve with --metrics-addr; nil otherwise.
+	metrics *metrics.Metrics
 }
 
 // revocationKeep is how long a revoked session stays in the revocation
@@ -65,5 +69,5 @@ func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time, 
 		Store: b.Users, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
 		Sessions: sessions, Now: now, Logger: log, Email: email,
 	})
-	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus}
+	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus, hasher: hasher}
 }
