@@ -389,12 +389,12 @@ func ensureDataDir(dir string) error {
 // socket: the same port (not 0, which picks a free one) on the same host,
 // or on a host one of them covers by listening on every interface.
 func sameListener(a, b string) bool {
-	if a == b {
-		return true
-	}
 	ha, pa, err1 := net.SplitHostPort(a)
 	hb, pb, err2 := net.SplitHostPort(b)
-	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	if pa != pb || pa == "0" {
 		return false
 	}
 	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
