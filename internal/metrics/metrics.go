@@ -133,6 +133,14 @@ func New() *Metrics {
 	}
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The outcomes known in advance start at zero, so a dashboard shows
+	// them before the first one happens.
+	for _, o := range []string{"success", "failure", "throttled", "email_unverified", "error"} {
+		m.logins.WithLabelValues(o)
+	}
+	for _, o := range []string{"queued", "sent", "failed", "dropped"} {
+		m.mails.WithLabelValues(o)
+	}
 	empty := map[routeKey]*routeObs{}
 	m.routes.Store(&empty)
 	return m

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/internal/metrics"
+	"github.com/authd/authd/internal/server"
 )
 
 // fakeMetrics records what the server tells its Metrics.
@@ -122,6 +123,4 @@ func TestMetricsGrantsAndThrottle(t *testing.T) {
 }
 
 // The Prometheus implementation satisfies the interface.
-var _ interface {
-	Request(string, string, int, time.Duration)
-} = (*metrics.Metrics)(nil)
+var _ server.Metrics = (*metrics.Metrics)(nil)
