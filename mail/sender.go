@@ -102,7 +102,18 @@ type SenderConfig struct {
 	// GiveUp is how long after it was enqueued a message that could not be
 	// sent is dropped (DefaultGiveUp).
 	GiveUp time.Duration
+	// Observe, if set, is told the outcome of every attempt (for
+	// metrics): OutcomeSent, OutcomeFailed (retried later) or
+	// OutcomeDropped. It must be quick.
+	Observe func(outcome string)
 }
+
+// The outcomes a SenderConfig.Observe is told.
+const (
+	OutcomeSent    = "sent"
+	OutcomeFailed  = "failed"
+	OutcomeDropped = "dropped"
+)
 
 // Sender delivers the messages of an outbox: it claims the due ones,
 // renders and sends each, and records the outcome — Sent, Retry with
@@ -238,6 +249,7 @@ func (s *Sender) deliver(ctx context.Context, now time.Time, m *Message) {
 	err = s.cfg.Transport.Send(ctx, r)
 	switch {
 	case err == nil:
+		s.observe(OutcomeSent)
 		s.record(ctx, "record sent", m, func(c context.Context) error { return s.cfg.Outbox.Sent(c, m.ID) })
 	case errors.Is(err, ErrPermanent):
 		log.Error("mail: message refused for good; dropped", "to", m.To, "err", err)
@@ -246,13 +258,21 @@ func (s *Sender) deliver(ctx context.Context, now time.Time, m *Message) {
 		// Interrupted by shutdown: due again at once, for whoever runs next.
 		s.record(ctx, "release", m, func(c context.Context) error { return s.cfg.Outbox.Retry(c, m.ID, now, "sender stopped") })
 	default:
+		s.observe(OutcomeFailed)
 		next := now.Add(s.backoff(m.Attempts))
 		log.Warn("mail: send failed; will retry", "next", next, "err", err)
 		s.record(ctx, "reschedule", m, func(c context.Context) error { return s.cfg.Outbox.Retry(c, m.ID, next, err.Error()) })
 	}
 }
 
+func (s *Sender) observe(outcome string) {
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(outcome)
+	}
+}
+
 func (s *Sender) drop(ctx context.Context, m *Message) {
+	s.observe(OutcomeDropped)
 	s.record(ctx, "drop", m, func(c context.Context) error { return s.cfg.Outbox.Drop(c, m.ID) })
 }
 

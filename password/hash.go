@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -124,6 +125,10 @@ type Hasher struct {
 	maxInFlight atomic.Int32 // high-water mark of inFlight
 	waiting     atomic.Int32 // callers waiting for a slot
 	onAcquire   func()       // if non-nil, called while holding a slot
+
+	// onWait, if set (ObserveWait), is told how long each caller that
+	// got a slot waited for it.
+	onWait func(time.Duration)
 }
 
 // DefaultConcurrency is the number of hashes a Hasher runs at once unless
@@ -162,6 +167,17 @@ func NewHasher(p Params, concurrency int) *Hasher {
 	return h
 }
 
+// ObserveWait makes h tell wait how long each hash waited for a slot
+// (for metrics); wait must be quick and safe for concurrent use. Call it
+// before h is used.
+func (h *Hasher) ObserveWait(wait func(time.Duration)) { h.onWait = wait }
+
+// InFlight is the number of hashes running now (holding a slot).
+func (h *Hasher) InFlight() int { return int(h.inFlight.Load()) }
+
+// Waiting is the number of callers waiting for a slot now.
+func (h *Hasher) Waiting() int { return int(h.waiting.Load()) }
+
 // Params returns the (effective) parameters used by h for new hashes.
 func (h *Hasher) Params() Params { return h.params }
 
@@ -171,6 +187,10 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 		return nil, fmt.Errorf("password: waiting to hash: %w", err)
 	}
 	h.waiting.Add(1)
+	var start time.Time
+	if h.onWait != nil {
+		start = time.Now()
+	}
 	slot := h.sem
 	var prio chan struct{} // nil: a send on it never proceeds
 	if ctx.Value(priorityKey{}) != nil {
@@ -185,6 +205,9 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 		return nil, fmt.Errorf("password: waiting to hash: %w", ctx.Err())
 	}
 	h.waiting.Add(-1)
+	if h.onWait != nil {
+		h.onWait(time.Since(start))
+	}
 	n := h.inFlight.Add(1)
 	for {
 		m := h.maxInFlight.Load()

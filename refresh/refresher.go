@@ -66,6 +66,9 @@ type Config struct {
 	// random key (one instance only).
 	MACKey []byte
 	Now    func() time.Time
+	// Observe, if set, is told the outcome of every redemption the store
+	// decided (for metrics); it must be quick.
+	Observe func(Outcome)
 }
 
 // Refresher starts token sessions and rotates their refresh tokens.
@@ -150,6 +153,9 @@ func (r *Refresher) Rotate(ctx context.Context, req Request) (*Grant, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("redeem refresh token: %w", err)
+	}
+	if r.cfg.Observe != nil {
+		r.cfg.Observe(res.Outcome)
 	}
 	switch res.Outcome {
 	case Rotated, Sibling:

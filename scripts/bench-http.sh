@@ -54,6 +54,9 @@ sleep 0.3
 SQLITE=$(start_authd sqlite)
 NOCACHE=$(start_authd nocache --session-cache-ttl 0 --token-cache-size -1)
 MEMORY=$(start_authd memory --database memory://)
+# The same as SQLITE with Prometheus metrics on (--metrics-addr): the
+# overhead of the metrics middleware and the timed store calls.
+METRICS=$(start_authd metrics --metrics-addr "127.0.0.1:$(port)")
 
 # PostgreSQL and Redis, when reachable (bash .ci/run starts them; or set
 # BENCH_POSTGRES / BENCH_REDIS). Each run uses a fresh database.
@@ -84,8 +87,8 @@ access_token() {
   curl -fs -XPOST "$1/oauth2/token" -d grant_type=password -d username=bench@example.com --data-urlencode "password=$pw" |
     python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])'
 }
-C_SQLITE=$(setup "$SQLITE"); C_NOCACHE=$(setup "$NOCACHE"); C_MEMORY=$(setup "$MEMORY")
-T_SQLITE=$(access_token "$SQLITE"); T_NOCACHE=$(access_token "$NOCACHE")
+C_SQLITE=$(setup "$SQLITE"); C_NOCACHE=$(setup "$NOCACHE"); C_MEMORY=$(setup "$MEMORY"); C_METRICS=$(setup "$METRICS")
+T_SQLITE=$(access_token "$SQLITE"); T_NOCACHE=$(access_token "$NOCACHE"); T_METRICS=$(access_token "$METRICS")
 [ -n "$PG" ] && { C_PG=$(setup "$PG"); T_PG=$(access_token "$PG"); }
 [ -n "$PGRD" ] && { C_PGRD=$(setup "$PGRD"); T_PGRD=$(access_token "$PGRD"); }
 
@@ -108,7 +111,9 @@ printf '| trivial net/http handler | %s | 100%% |\n' "$base"
 row "GET /v1/session, cookie, SQLite (1 s look-up cache, default)" -H "Cookie: __Host-authd_session=$C_SQLITE" "$SQLITE/v1/session"
 row "GET /v1/session, cookie, SQLite, no cache (every request reads SQLite)" -H "Cookie: __Host-authd_session=$C_NOCACHE" "$NOCACHE/v1/session"
 row "GET /v1/session, cookie, memory store" -H "Cookie: __Host-authd_session=$C_MEMORY" "$MEMORY/v1/session"
+row "GET /v1/session, cookie, SQLite, metrics on (--metrics-addr)" -H "Cookie: __Host-authd_session=$C_METRICS" "$METRICS/v1/session"
 row "GET /v1/user, Bearer, token seen before (default)" -H "Authorization: Bearer $T_SQLITE" "$SQLITE/v1/user"
+row "GET /v1/user, Bearer, token seen before, metrics on" -H "Authorization: Bearer $T_METRICS" "$METRICS/v1/user"
 row "GET /v1/user, Bearer, full verify every request (no token cache)" -H "Authorization: Bearer $T_NOCACHE" "$NOCACHE/v1/user"
 row "GET /v1/auth/check, cookie, SQLite (forward auth)" -H "Cookie: __Host-authd_session=$C_SQLITE" "$SQLITE/v1/auth/check"
 row "GET /v1/auth/check, Bearer, token seen before" -H "Authorization: Bearer $T_SQLITE" "$SQLITE/v1/auth/check"

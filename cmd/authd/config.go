@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -24,6 +25,7 @@ import (
 // AUTHD_* environment variables.
 type config struct {
 	Addr               string
+	MetricsAddr        string
 	DataDir            string
 	Database           string
 	Redis              string
@@ -101,6 +103,7 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 func serveFlags(fs *flag.FlagSet, c *config) {
 	storeFlags(fs, c)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at GET /metrics on this separate address, e.g. 127.0.0.1:9090 (default: off; never on --addr)")
 	fs.BoolVar(&c.AutoMigrate, "auto-migrate", true, "apply schema migrations at start (false: run 'authd migrate' before starting)")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 30*time.Minute, "end a session unused for this long")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 24*time.Hour, "end a session this long after login (NIST SP 800-63B-4 AAL2: 24h)")
@@ -246,6 +249,9 @@ func (c *config) validate(serving bool) error {
 		if c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Second {
 			errs = append(errs, errors.New("--session-cache-ttl must be between 0 and 1s"))
 		}
+		if c.MetricsAddr != "" && sameListener(c.MetricsAddr, c.Addr) {
+			errs = append(errs, fmt.Errorf("--metrics-addr %s must differ from --addr: metrics are never served on the public port", c.MetricsAddr))
+		}
 		if (c.TLSCert == "") != (c.TLSKey == "") {
 			errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 		}
@@ -388,4 +394,20 @@ func ensureDataDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// sameListener reports whether two listen addresses would be the same
+// socket: the same port (not 0, which picks a free one) on the same host,
+// or on a host one of them covers by listening on every interface.
+func sameListener(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	if pa != pb || pa == "0" {
+		return false
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || any(ha) || any(hb)
 }

@@ -29,7 +29,8 @@ type mailer struct {
 }
 
 // openMail builds the sender; nothing runs until run.
-func openMail(c *config, b *Backend, issuer string, log *slog.Logger) (*mailer, error) {
+// observe, if set, is told each delivery's outcome (metrics).
+func openMail(c *config, b *Backend, issuer string, log *slog.Logger, observe func(string)) (*mailer, error) {
 	from, err := c.mailFrom(issuer)
 	if err != nil {
 		return nil, usageError{err.Error()}
@@ -55,7 +56,7 @@ func openMail(c *config, b *Backend, issuer string, log *slog.Logger) (*mailer, 
 		tr, where = d, dir
 		log.Warn("no --smtp-url: mails are written as .eml files, not sent", "dir", dir)
 	}
-	s, err := authdmail.NewSender(authdmail.SenderConfig{Outbox: b.Outbox, Transport: tr, Templates: tmpl, From: from, Logger: log})
+	s, err := authdmail.NewSender(authdmail.SenderConfig{Outbox: b.Outbox, Transport: tr, Templates: tmpl, From: from, Logger: log, Observe: observe})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/authd/authd/backchannel"
+	"github.com/authd/authd/event"
+	"github.com/authd/authd/internal/metrics"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/throttle"
@@ -62,6 +64,12 @@ type Main struct {
 	sweeps []func(context.Context) (int64, error)
 	mail   *mailer
 	hooks  *webhook.Sender
+
+	// With --metrics-addr: the collectors, and their own server and
+	// listener (Open's, until Run hands it to mhs).
+	metrics *metrics.Metrics
+	mhs     *http.Server
+	mln     net.Listener
 }
 
 // Open checks the configuration, opens the backend, builds the services
@@ -84,6 +92,10 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Backend = b
+	if c.MetricsAddr != "" {
+		m.metrics = metrics.New()
+		m.instrumentStores(c)
+	}
 
 	// The effective configuration, without secrets.
 	log.Info("authd starting", "version", versionString(), "addr", c.Addr, "store", b.Where,
@@ -114,11 +126,17 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		issuerURL = scheme + "://" + m.ln.Addr().String()
 	}
-	m.mail, err = openMail(c, b, issuerURL, log)
+	var mailObserver func(string)
+	if m.metrics != nil {
+		mailObserver = m.metrics.Mail
+	}
+	m.mail, err = openMail(c, b, issuerURL, log, mailObserver)
 	if err != nil {
 		return err
 	}
 	m.svc = newServices(c, b, log, time.Now, m.mail.userConfig(c, b, issuerURL))
+	m.svc.metrics = m.metrics
+	m.observeServices()
 	notifyReplays(m.svc.events, m.svc.users, log)
 	m.tm, err = newTokenMode(ctx, c, b, m.svc, issuerURL, log, time.Now)
 	if err != nil {
@@ -149,6 +167,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Events:             m.svc.events,
 		Audit:              b.Audit,
 		Logger:             log,
+	}
+	if m.metrics != nil {
+		cfg.Metrics = m.metrics
 	}
 	if c.LoginThrottle == "on" {
 		tc := throttle.Config{BaseDelay: c.ThrottleBaseDelay, MaxDelay: c.ThrottleMaxDelay}
@@ -197,6 +218,9 @@ func (m *Main) Open(ctx context.Context) error {
 		m.hs.Handler = hsts(m.hs.Handler) // hsts.go
 		m.ln = tls.NewListener(m.ln, m.hs.TLSConfig)
 		scheme = "https"
+	}
+	if err := m.listenMetrics(); err != nil {
+		return err
 	}
 	fmt.Fprintf(m.Stdout, "authd listening on %s://%s\n", scheme, m.ln.Addr())
 	log.Info("listening", "url", fmt.Sprintf("%s://%s", scheme, m.ln.Addr()))
@@ -261,6 +285,17 @@ func (m *Main) Run(ctx context.Context) error {
 	m.ln = nil // hs closes it from now on
 	errc := make(chan error, 1)
 	go func() { errc <- m.hs.Serve(ln) }()
+	if m.mhs != nil {
+		mln := m.mln
+		m.mln = nil // mhs closes it from now on
+		go func() {
+			if err := m.mhs.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server stopped", "err", err)
+			}
+		}()
+		// Scrapes go on while draining; the metrics server stops last.
+		defer m.mhs.Close()
+	}
 
 	select {
 	case err := <-errc:
@@ -309,6 +344,10 @@ func (m *Main) Close() error {
 		m.ln.Close()
 		m.ln = nil
 	}
+	if m.mln != nil {
+		m.mln.Close()
+		m.mln = nil
+	}
 	if m.Backend != nil {
 		return m.Backend.Close()
 	}
@@ -345,4 +384,75 @@ func sweep(ctx context.Context, fn func(context.Context, time.Duration) (int, er
 		case <-t.C:
 		}
 	}
+}
+
+// instrumentStores times the hot calls of the session, refresh-token and
+// user stores (package metrics says which), labelled with the kind of
+// store serving each, and counts the mails queued.
+func (m *Main) instrumentStores(c *config) {
+	b := m.Backend
+	sqlKind, _, _ := c.databaseKind()
+	hotKind := sqlKind
+	if c.Redis != "" {
+		hotKind = "redis"
+	}
+	b.Sessions = m.metrics.Sessions(hotKind, b.Sessions)
+	b.Refresh = m.metrics.Refresh(hotKind, b.Refresh)
+	b.Users = m.metrics.Users(sqlKind, b.Users)
+	b.Outbox = m.metrics.Outbox(b.Outbox)
+	b.Tokens = m.metrics.Tokens(b.Tokens)
+}
+
+// observeServices connects the services' hooks to the metrics: the
+// hasher's queue, revocations by cause (a subscriber of the bus), the
+// revocation feed's followers and lag.
+func (m *Main) observeServices() {
+	mt := m.metrics
+	if mt == nil {
+		return
+	}
+	h := m.svc.hasher
+	h.ObserveWait(mt.HashWait)
+	mt.Gauge("authd_password_hash_in_flight", "Password hashes running now.", func() float64 { return float64(h.InFlight()) })
+	mt.Gauge("authd_password_hash_waiting", "Password hashes waiting for a hashing slot now.", func() float64 { return float64(h.Waiting()) })
+	m.svc.events.Subscribe(func(_ context.Context, e event.Event) {
+		if e.Kind == event.SessionRevoked {
+			mt.Revoked(string(e.Cause))
+		}
+	})
+	feed := m.svc.feed
+	feed.ObserveLag = mt.FeedLag
+	mt.Gauge("authd_revocation_feed_followers", "Revocation-feed streams open on this instance.", func() float64 { return float64(feed.Followers()) })
+}
+
+// listenMetrics listens on --metrics-addr, if set, and prepares its
+// server: GET /metrics only, nothing of the API.
+func (m *Main) listenMetrics() error {
+	if m.metrics == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen (--metrics-addr): %w", err)
+	}
+	if ln.Addr().String() == m.ln.Addr().String() {
+		ln.Close()
+		return usageError{"--metrics-addr must differ from --addr"}
+	}
+	m.mln = ln
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.metrics.Handler())
+	m.mhs = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
+	}
+	url := fmt.Sprintf("http://%s/metrics", ln.Addr())
+	fmt.Fprintf(m.Stdout, "authd metrics on %s\n", url)
+	m.Log.Info("metrics", "url", url)
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/authd/authd/audit"
 	"github.com/authd/authd/client"
 	"github.com/authd/authd/event"
+	"github.com/authd/authd/internal/metrics"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
@@ -24,6 +25,9 @@ type services struct {
 	feed     *server.Feed
 	events   *event.Bus
 	audit    audit.Store
+	hasher   *password.Hasher
+	// metrics is set by serve with --metrics-addr; nil otherwise.
+	metrics *metrics.Metrics
 }
 
 // revocationKeep is how long a revoked session stays in the revocation
@@ -70,5 +74,5 @@ func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time, 
 		Store: b.Users, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
 		Sessions: sessions, Now: now, Logger: log, Email: email, Events: bus,
 	})
-	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus, audit: b.Audit}
+	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus, audit: b.Audit, hasher: hasher}
 }

@@ -126,8 +126,11 @@ func newTokenMode(ctx context.Context, c *config, b *Backend, svc services, issu
 	// sharing the store shares it too.
 	mac := hmac.New(sha256.New, kek[:])
 	mac.Write([]byte("authd refresh-token MAC v1"))
-	refresher := refresh.New(refresh.Config{Store: b.Refresh, Sessions: svc.sessions, Grace: c.RefreshGrace,
-		MACKey: mac.Sum(nil), Now: now})
+	rc := refresh.Config{Store: b.Refresh, Sessions: svc.sessions, Grace: c.RefreshGrace, MACKey: mac.Sum(nil), Now: now}
+	if svc.metrics != nil {
+		rc.Observe = func(o refresh.Outcome) { svc.metrics.Rotation(o.String()) }
+	}
+	refresher := refresh.New(rc)
 	tc := &server.TokenConfig{
 		Issuer:    &token.Issuer{Keys: ring, URL: issuerURL, Audience: c.Audience, TTL: c.AccessTokenTTL, Now: now},
 		Refresher: refresher, Keys: ring, Clients: svc.clients,

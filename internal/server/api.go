@@ -95,17 +95,24 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string)
 	acct := throttleKey(email)
 	g, err := s.admit(ctx, r, acct)
 	if err != nil {
+		if _, ok := errors.AsType[*authd.ThrottledError](err); ok {
+			s.observeLogin(LoginThrottled)
+		} else {
+			s.observeLogin(LoginError)
+		}
 		return nil, err
 	}
 	u, err := s.cfg.Users.Authenticate(g.ctx, email, pw)
 	switch {
 	case errors.Is(err, authd.ErrUnauthenticated):
 		g.failed()
+		s.observeLogin(LoginFailure)
 		s.log.InfoContext(ctx, "login failed", "ip", s.clientIP(r), "known_device", g.known)
 		s.signInFailed(ctx, email, "", "bad_credentials")
 		return nil, err
 	case err != nil:
 		g.abandon(ctx)
+		s.observeLogin(LoginError)
 		return nil, err
 	}
 	g.succeeded(ctx)
@@ -113,10 +120,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string)
 		// The password was right: the client may know that the address
 		// waits for verification, and ask for a new link by signing in
 		// once it is verified. No session exists.
+		s.observeLogin(LoginUnverified)
 		s.log.InfoContext(ctx, "login refused: email not verified", "user_id", u.ID)
 		s.signInFailed(ctx, u.Email, u.ID, "email_unverified")
 		return nil, user.ErrEmailUnverified
 	}
+	s.observeLogin(LoginSuccess)
 	if !g.known && s.cfg.NotifyNewDevice {
 		s.notifyNewDevice(ctx, r, u)
 	}

@@ -39,7 +39,8 @@ type guess struct {
 type reservation struct {
 	t     throttle.Throttler
 	key   string
-	reset bool // success resets the key; otherwise it gives its attempt back
+	reset bool   // success resets the key; otherwise it gives its attempt back
+	name  string // for Metrics.ThrottleRefused
 }
 
 // admit reserves an attempt at the password of the account acct (a
@@ -57,13 +58,13 @@ func (s *Server) admit(ctx context.Context, r *http.Request, acct string) (*gues
 	if id, ok := s.knownDevice(r, acct); ok {
 		g.known = true
 		g.slot = "dev:" + id
-		g.res = []reservation{{s.cfg.AccountThrottle, "dev:" + id, true}}
+		g.res = []reservation{{s.cfg.AccountThrottle, "dev:" + id, true, "device"}}
 	} else {
 		g.slot = acct
 		g.res = []reservation{
-			{s.cfg.AccountThrottle, acct, true},
-			{s.cfg.AccountThrottle, acct + "|ip:" + ip, true},
-			{s.cfg.IPThrottle, "ip:" + ip, false},
+			{s.cfg.AccountThrottle, acct, true, "account"},
+			{s.cfg.AccountThrottle, acct + "|ip:" + ip, true, "account_ip"},
+			{s.cfg.IPThrottle, "ip:" + ip, false, "ip"},
 		}
 	}
 	g.ctx = ctx
@@ -73,6 +74,7 @@ func (s *Server) admit(ctx context.Context, r *http.Request, acct string) (*gues
 		g.ctx = password.WithPriority(ctx)
 	}
 	if !s.inflight.acquire(g.slot) {
+		s.throttleRefused("in_flight")
 		return nil, &authd.ThrottledError{RetryAfter: time.Second}
 	}
 	for i, rv := range g.res {
@@ -89,6 +91,7 @@ func (s *Server) admit(ctx context.Context, r *http.Request, acct string) (*gues
 		if err != nil {
 			return nil, err // a throttle we cannot read fails closed: 503
 		}
+		s.throttleRefused(rv.name)
 		return nil, &authd.ThrottledError{RetryAfter: wait}
 	}
 	return g, nil

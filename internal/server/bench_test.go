@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/authd/authd/internal/metrics"
 	"github.com/authd/authd/internal/server"
 	"github.com/authd/authd/session"
 )
@@ -78,17 +79,54 @@ func BenchmarkSessionCheck(b *testing.B) {
 // (middleware, routing, check, JSON), without the network.
 func BenchmarkGetSession(b *testing.B) {
 	for _, backend := range []struct {
-		name   string
-		sqlite bool
-	}{{"memory", false}, {"sqlite", true}} {
+		name    string
+		sqlite  bool
+		metrics bool
+	}{{"memory", false, false}, {"memory+metrics", false, true}, {"sqlite", true, false}, {"sqlite+metrics", true, true}} {
 		b.Run(backend.name, func(b *testing.B) {
 			t := &testing.T{}
-			h := newHarness(t, options{sqlite: backend.sqlite})
+			o := options{sqlite: backend.sqlite}
+			if backend.metrics {
+				o.metrics = metrics.New()
+			}
+			h := newHarness(t, o)
 			defer h.store.Close()
 			h.register("alice@example.com")
 			secret := h.login("alice@example.com")
 			r := httptest.NewRequest("GET", "http://authd.test/v1/session", nil)
 			r.Header.Set("Cookie", server.DefaultCookieName+"="+secret)
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.srv.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTokenCheck is GET /v1/session with a bearer access token
+// through the whole handler stack, with and without metrics.
+func BenchmarkTokenCheck(b *testing.B) {
+	for _, withMetrics := range []bool{false, true} {
+		name := "nometrics"
+		if withMetrics {
+			name = "metrics"
+		}
+		b.Run(name, func(b *testing.B) {
+			t := &testing.T{}
+			o := options{}
+			if withMetrics {
+				o.metrics = metrics.New()
+			}
+			h := newHarness(t, o)
+			defer h.store.Close()
+			h.register("alice@example.com")
+			tp := h.passwordToken("alice@example.com")
+			r := httptest.NewRequest("GET", "http://authd.test/v1/session", nil)
+			r.Header.Set("Authorization", "Bearer "+tp.AccessToken)
 			b.ReportAllocs()
 			for b.Loop() {
 				w := httptest.NewRecorder()

@@ -94,11 +94,11 @@ func (s *Server) requestReset(r *http.Request, email string) error {
 // is looked up (so authd cannot be used to flood an inbox).
 func (s *Server) reserveMail(ctx context.Context, r *http.Request, email string) error {
 	for _, k := range []struct {
-		t   throttle.Throttler
-		key string
+		t         throttle.Throttler
+		key, name string
 	}{
-		{s.cfg.MailAddrThrottle, "mail:" + throttleKey(email)},
-		{s.cfg.MailIPThrottle, "mailip:" + s.ipBucket(s.clientIP(r))},
+		{s.cfg.MailAddrThrottle, "mail:" + throttleKey(email), "mail_address"},
+		{s.cfg.MailIPThrottle, "mailip:" + s.ipBucket(s.clientIP(r)), "mail_ip"},
 	} {
 		if k.t == nil {
 			continue
@@ -108,6 +108,7 @@ func (s *Server) reserveMail(ctx context.Context, r *http.Request, email string)
 			return err // a throttle we cannot read fails closed: 503
 		}
 		if wait > 0 {
+			s.throttleRefused(k.name)
 			return &authd.ThrottledError{RetryAfter: wait}
 		}
 	}
@@ -165,6 +166,7 @@ func (s *Server) resetPassword(r *http.Request, tok, next string) error {
 			return err
 		}
 		if wait > 0 {
+			s.throttleRefused("ip")
 			return &authd.ThrottledError{RetryAfter: wait}
 		}
 	}

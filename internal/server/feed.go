@@ -47,6 +47,10 @@ type Feed struct {
 	// Keys, if set, lists the revoked signing keys still stored, for the
 	// backlog of every stream (jwks.Ring implements it).
 	Keys interface{ Revoked() []*jwk.Key }
+	// ObserveLag, if set, is told for every revocation written live to a
+	// stream how long after the revocation it went out (for metrics).
+	// Set it before the feed serves; it must be quick.
+	ObserveLag func(time.Duration)
 
 	mu      sync.Mutex
 	subs    map[*follower]struct{}
@@ -75,6 +79,13 @@ type clientStreams struct {
 // NewFeed returns a Feed; keep is the access-token lifetime plus leeway.
 func NewFeed(keep time.Duration) *Feed {
 	return &Feed{Keep: keep}
+}
+
+// Followers is the number of streams following the feed now.
+func (f *Feed) Followers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
 }
 
 // followerBuffer is how many Publish calls a stream may fall behind

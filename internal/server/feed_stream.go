@@ -146,6 +146,9 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 			if send(it) != nil || rc.Flush() != nil {
 				return
 			}
+			if feed.ObserveLag != nil {
+				feed.ObserveLag(time.Since(it.at))
+			}
 		case <-tick.C:
 			if !s.feedClientValid(r.Context(), clientID, secret) {
 				return

@@ -98,6 +98,8 @@ type options struct {
 	notifyNewDevice bool
 	// throttle builds the login throttles (default: throttle.New).
 	throttle func(t *testing.T, name string, cfg throttle.Config) throttle.Throttler
+	// metrics observes the server (Config.Metrics); nil: none.
+	metrics server.Metrics
 }
 
 // cheap Argon2id parameters keep tests fast; the cost itself is tested in
@@ -178,6 +180,7 @@ func newHarness(t testing.TB, o options) *harness {
 		cfg.MailIPThrottle = mk(tt, "mailip", throttle.Config{Free: 19, BaseDelay: time.Minute, MaxDelay: time.Hour, Now: c.Now})
 	}
 	cfg.NotifyNewDevice = o.notifyNewDevice
+	cfg.Metrics = o.metrics
 	if o.trusted != "" {
 		cfg.TrustedProxies = mustPrefixes(t, o.trusted)
 	}

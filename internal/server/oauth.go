@@ -58,6 +58,9 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="authd"`)
 	}
+	if gr, ok := w.(*grantRecorder); ok {
+		gr.oauthErr = code
+	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(oauthError{Error: code, Description: desc})
 }
@@ -249,6 +252,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "supported: "+strings.Join(s.grantTypes(), ", "))
 		return
+	}
+	if s.cfg.Metrics != nil {
+		// gt is one of the grants served: a fixed set.
+		gr := &grantRecorder{ResponseWriter: w}
+		defer func() { s.cfg.Metrics.Grant(gt, gr.outcome()) }()
+		w = gr
 	}
 	if !c.AllowsGrant(gt) {
 		writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use the "+gt+" grant")

@@ -26,6 +26,7 @@ func (s *Server) register(ctx context.Context, email, pw, ip string) (*user.User
 		if d, err := t.Reserve(ctx, regKey); err != nil {
 			return nil, err
 		} else if d > 0 {
+			s.throttleRefused("registration")
 			return nil, &authd.ThrottledError{RetryAfter: d}
 		}
 	}

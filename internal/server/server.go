@@ -77,8 +77,11 @@ type Config struct {
 	// a store that hangs yields 503s instead of piling up requests.
 	// Default 10 s. The revocation feed stream is exempt.
 	RequestTimeout time.Duration
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Metrics observes requests, sign-ins, token grants and throttle
+	// refusals; nil: nothing is observed.
+	Metrics Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // DefaultCookieName is the session cookie (wire.SessionCookie).
@@ -143,7 +146,11 @@ func New(cfg Config) *Server {
 		writeProblem(w, problem{Type: problemType("cross-origin"), Title: "Cross-origin request refused", Status: http.StatusForbidden,
 			Detail: "State-changing requests must come from authd's own origin."})
 	}))
-	s.handler = s.recoverer(securityHeaders(cop.Handler(s.deadline(s.mux))))
+	if cfg.Metrics != nil {
+		s.handler = s.measure(s.recoverer(securityHeaders(cop.Handler(s.deadline(s.routed(s.mux))))))
+	} else {
+		s.handler = s.recoverer(securityHeaders(cop.Handler(s.deadline(s.mux))))
+	}
 	return s
 }
 
