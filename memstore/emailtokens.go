@@ -86,7 +86,9 @@ func (s *Store) IssueTokens(ctx context.Context, ts []*user.Token, ms []*mail.Me
 		}
 	}
 	for _, t := range ts {
-		s.deleteTokens(t.UserID, t.Purpose)
+		if t.Purpose != user.PurposeUndo {
+			s.deleteTokens(t.UserID, t.Purpose)
+		}
 		c := *t
 		c.Hash = slices.Clone(t.Hash)
 		s.emailTokens[[32]byte(t.Hash)] = &c

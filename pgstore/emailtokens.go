@@ -47,7 +47,7 @@ func (s *Store) IssueTokens(ctx context.Context, ts []*user.Token, ms []*mail.Me
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, t := range ts {
-			if _, err := tx.Exec(ctx, `DELETE FROM email_tokens WHERE user_id = $1 AND purpose = $2`, t.UserID, string(t.Purpose)); err != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM email_tokens WHERE user_id = $1 AND purpose = $2 AND purpose <> $3`, t.UserID, string(t.Purpose), string(user.PurposeUndo)); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO email_tokens (hash, purpose, user_id, email, stamp, created_at, expires_at)

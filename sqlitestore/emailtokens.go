@@ -52,7 +52,7 @@ func (s *Store) IssueTokens(ctx context.Context, ts []*user.Token, ms []*mail.Me
 		if len(t.Hash) != 32 {
 			return authd.Invalid("hash", "invalid", "token hash must be 32 bytes")
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM email_tokens WHERE user_id = ? AND purpose = ?`, t.UserID, string(t.Purpose)); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM email_tokens WHERE user_id = ? AND purpose = ? AND purpose != ?`, t.UserID, string(t.Purpose), string(user.PurposeUndo)); err != nil {
 			return fail(ctx, op, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO email_tokens (hash, purpose, user_id, email, stamp, created_at, expires_at)

@@ -1,6 +1,7 @@
 package user
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -132,8 +133,12 @@ func (s *Service) Notify(ctx context.Context, u *User, tmpl string, data map[str
 }
 
 // notice queues a notice after a change that already happened: a failure
-// is logged, not returned (the change stands).
+// is logged, not returned (the change stands). It names the IP the
+// request came from when the template asks for one.
 func (s *Service) notice(ctx context.Context, u *User, tmpl string, data map[string]string) {
+	if _, ok := data["IP"]; !ok {
+		data["IP"] = cmp.Or(event.RequestFrom(ctx).IP, "an unknown address")
+	}
 	if err := s.Notify(ctx, u, tmpl, data); err != nil {
 		s.log.ErrorContext(ctx, "security notice not queued", "user_id", u.ID, "template", tmpl, "err", err)
 	}
@@ -291,7 +296,9 @@ func (s *Service) ResetPassword(ctx context.Context, raw, next string) (*User, e
 	if err := s.sessions.RevokeUser(ctx, u.ID, "", event.CausePasswordReset); err != nil {
 		return nil, fmt.Errorf("reset password: %w", err)
 	}
-	if err := s.email.Tokens.DeleteUserTokens(ctx, u.ID, PurposeReset); err != nil {
+	// Other reset links, and an address change requested before (perhaps
+	// from a session the reset just ended), are void.
+	if err := s.email.Tokens.DeleteUserTokens(ctx, u.ID, PurposeReset, PurposeChange); err != nil {
 		s.log.WarnContext(ctx, "reset tokens not voided", "user_id", u.ID, "err", err)
 	}
 	s.notice(ctx, u, mail.TemplatePasswordChanged, map[string]string{"How": "reset"})
@@ -390,6 +397,16 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, raw string) (*User, er
 	// Links sent to the old address (verification, reset) are void.
 	if err := s.email.Tokens.DeleteUserTokens(ctx, t.UserID, PurposeVerify, PurposeReset); err != nil {
 		s.log.WarnContext(ctx, "old address's tokens not voided", "user_id", t.UserID, "err", err)
+	}
+	// The old address is told it happened, with one more way back.
+	now := s.now().UTC().Truncate(time.Microsecond)
+	rawU, hU := newSecret()
+	undo := &Token{Hash: hU, Purpose: PurposeUndo, UserID: t.UserID, Email: t.Stamp, CreatedAt: now, ExpiresAt: now.Add(s.email.UndoTTL)}
+	m := s.message(t.Stamp, mail.TemplateEmailChanged, map[string]string{"Link": s.link("/undo-email-change", rawU), "NewEmail": t.Email}, now)
+	if err := s.email.Tokens.IssueTokens(ctx, []*Token{undo}, []*mail.Message{m}); err != nil {
+		s.log.ErrorContext(ctx, "address-changed notice not queued", "user_id", t.UserID, "err", err)
+	} else {
+		s.wake()
 	}
 	s.publish(ctx, event.EmailChanged, t.UserID, t.Email)
 	return s.Get(ctx, t.UserID)

@@ -204,7 +204,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next, kee
 	if s.EmailEnabled() {
 		// A reset link sent before is void (its stamp no longer
 		// matches); deleting it too keeps the store tidy.
-		if err := s.email.Tokens.DeleteUserTokens(ctx, userID, PurposeReset); err != nil {
+		if err := s.email.Tokens.DeleteUserTokens(ctx, userID, PurposeReset, PurposeChange); err != nil {
 			s.log.WarnContext(ctx, "reset tokens not voided", "user_id", userID, "err", err)
 		}
 		s.notice(ctx, u, mail.TemplatePasswordChanged, map[string]string{"How": "changed"})

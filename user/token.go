@@ -43,7 +43,9 @@ type TokenStore interface {
 	// IssueTokens stores ts and enqueues ms, in one transaction: a token
 	// exists exactly when its mail is queued. Each stored token first
 	// voids the user's earlier tokens of the same purpose (the newest
-	// link is the only one that works).
+	// link is the only one that works) — except undo tokens: each undoes
+	// its own change, and a later change request must not void the old
+	// owner's way back (found by the black-box test).
 	IssueTokens(ctx context.Context, ts []*Token, ms []*mail.Message) error
 	// UseToken deletes and returns the token of that purpose and hash, in
 	// one atomic step, so of parallel uses exactly one gets it.

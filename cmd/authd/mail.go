@@ -127,7 +127,8 @@ func notifyReplays(bus *event.Bus, users *user.Service, log *slog.Logger) {
 				log.Warn("refresh-replay notice: user not read", "user_id", e.UserID, "err", err)
 				return
 			}
-			data := map[string]string{"Device": server.DescribeUserAgent(e.UserAgent), "IP": e.IP}
+			data := map[string]string{"Device": server.DescribeUserAgent(e.UserAgent), "IP": stdcmp.Or(e.IP, "unknown"),
+				"SignedInAt": "an unknown time"}
 			if !e.SignedInAt.IsZero() {
 				data["SignedInAt"] = e.SignedInAt.UTC().Format(time.RFC1123)
 			}

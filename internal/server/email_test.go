@@ -30,7 +30,16 @@ func (h *harness) mails() []*mail.Message {
 	if err != nil {
 		h.t.Fatalf("Claim = %v", err)
 	}
+	tmpl, err := mail.LoadTemplates("")
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	for _, m := range ms {
+		// Every queued mail renders with the built-in templates (a
+		// missing field would make the sender drop it).
+		if _, err := tmpl.Render(m); err != nil {
+			h.t.Errorf("%s mail to %s does not render: %v", m.Template, m.To, err)
+		}
 		if err := h.store.Sent(ctx, m.ID); err != nil {
 			h.t.Fatalf("Sent = %v", err)
 		}
@@ -492,4 +501,57 @@ func TestNewDeviceNotice(t *testing.T) {
 			t.Error("a notice for a known device")
 		}
 	}
+}
+
+// TestEmailTakeoverFindings: the black-box test's chain. A later change
+// request must not void the old owner's undo link, and a password reset
+// voids an address change requested before it.
+func TestEmailTakeoverFindings(t *testing.T) {
+	h := newHarness(t, options{noThrottle: true})
+	h.register("owner@example.com")
+	h.mails()
+	attacker := h.login("owner@example.com")
+	tokens := func() (confirm, undo string) {
+		for _, m := range h.mails() {
+			switch m.Template {
+			case mail.TemplateConfirmEmail:
+				confirm = linkToken(t, m, "/confirm-email")
+			case mail.TemplateEmailChanging:
+				undo = linkToken(t, m, "/undo-email-change")
+			}
+		}
+		return
+	}
+	wantStatus(t, "change to X", h.changeEmail(attacker, "x@example.com", testPassword), http.StatusAccepted)
+	confirmX, undoE := tokens()
+	wantStatus(t, "confirm X", h.do(req{method: "POST", path: "/v1/user/email/confirm", body: jsonBody(map[string]string{"token": confirmX})}), http.StatusOK)
+	if ms := h.mails(); len(ms) != 1 || ms[0].Template != mail.TemplateEmailChanged || ms[0].To != "owner@example.com" {
+		t.Errorf("after the confirmation: %d mails, want the address-changed notice to the old address", len(ms))
+	}
+	wantStatus(t, "change to Y", h.changeEmail(attacker, "y@example.com", testPassword), http.StatusAccepted)
+	tokens()
+	wantStatus(t, "the owner's first undo link after a later change request", h.do(req{method: "POST", path: "/v1/user/email/undo",
+		body: jsonBody(map[string]string{"token": undoE})}), http.StatusOK)
+
+	// A reset voids a pending change.
+	victim := h.login("owner@example.com")
+	wantStatus(t, "change to Z", h.changeEmail(victim, "z@example.com", testPassword), http.StatusAccepted)
+	confirmZ, _ := tokens()
+	wantStatus(t, "reset request", h.requestReset("owner@example.com"), http.StatusAccepted)
+	reset := linkToken(t, h.waitMail("owner@example.com", mail.TemplatePasswordReset), "/reset-password")
+	wantStatus(t, "reset", h.confirmReset(reset, newPassword2), http.StatusNoContent)
+	wantProblem(t, "a change requested before the reset", h.do(req{method: "POST", path: "/v1/user/email/confirm",
+		body: jsonBody(map[string]string{"token": confirmZ})}), http.StatusBadRequest, "invalid-link")
+}
+
+// TestChangeEmailThrottled: address changes spend the mail budget of the
+// new address.
+func TestChangeEmailThrottled(t *testing.T) {
+	h := newHarness(t, options{})
+	h.register("alice@example.com")
+	cookie := h.login("alice@example.com")
+	for i := range 3 {
+		wantStatus(t, fmt.Sprintf("change %d", i+1), h.changeEmail(cookie, "victim@example.com", testPassword), http.StatusAccepted)
+	}
+	wantProblem(t, "4th change to one address", h.changeEmail(cookie, "victim@example.com", testPassword), http.StatusTooManyRequests, "throttled")
 }
