@@ -965,7 +965,6 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 	c.check("POST /oauth2/logout", postForm("/oauth2/logout", url.Values{"client_id": {web.ID}}, "", nil), http.StatusServiceUnavailable)
 	store.down.Store(false)
 
-
 	// The emailed flows (password reset, verification, address change).
 	{
 		m := newHarness(t, options{})
