@@ -228,6 +228,19 @@ func testNewerVoidsOlder(t *testing.T, st TokenStore) {
 	if _, err := st.UseToken(ctx, user.PurposeVerify, hVerify, t0); err != nil {
 		t.Errorf("a reset voided the verification token: %v", err)
 	}
+	// Undo tokens are the exception: each undoes its own change.
+	undo1, h1 := newToken(user.PurposeUndo, "u1")
+	undo2, h2 := newToken(user.PurposeUndo, "u1")
+	for _, tk := range []*user.Token{undo1, undo2} {
+		if err := st.IssueTokens(ctx, []*user.Token{tk}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, h := range [][]byte{h1, h2} {
+		if _, err := st.UseToken(ctx, user.PurposeUndo, h, t0); err != nil {
+			t.Errorf("undo token %d after a newer one: %v", i+1, err)
+		}
+	}
 }
 
 func testTokenExpired(t *testing.T, st TokenStore) {
