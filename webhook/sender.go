@@ -123,11 +123,25 @@ func (s *Sender) Wake() {
 	}
 }
 
-// Run delivers due deliveries until ctx ends, then returns nil. A store
-// that fails is logged and tried again at the next poll.
+// maxInFlight bounds the attempts Run has running at once.
+const maxInFlight = 32
+
+// Run delivers due deliveries until ctx ends, waits for the attempts in
+// flight, then returns nil. A store that fails is logged and tried again
+// at the next poll.
+//
+// Each attempt runs on its own: Run claims more while earlier attempts
+// still wait for their receivers, so a receiver that hangs until the
+// timeout holds up only its own deliveries (found by the black-box test:
+// one slow receiver delayed every other by the timeout, batch after
+// batch). Only maxInFlight deliveries of one hanging receiver would fill
+// every slot.
 func (s *Sender) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	slots := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -135,10 +149,36 @@ func (s *Sender) Run(ctx context.Context) error {
 		case <-t.C:
 		case <-s.wake:
 		}
-		if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
+		if err := s.dispatch(ctx, slots, &wg); err != nil && ctx.Err() == nil {
 			s.log.Error("webhook: sender: store failed; trying again at the next poll", "err", err)
 		}
 		t.Reset(s.cfg.PollInterval)
+	}
+}
+
+// dispatch claims as many due deliveries as there are free slots and
+// starts an attempt at each, without waiting for them.
+func (s *Sender) dispatch(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup) error {
+	for {
+		free := cap(slots) - len(slots)
+		if free <= 0 {
+			return nil
+		}
+		now := s.cfg.Now()
+		ds, err := s.cfg.Store.ClaimDeliveries(ctx, now, s.cfg.Lease, min(free, batch))
+		if err != nil {
+			return fmt.Errorf("webhook: claim: %w", err)
+		}
+		for _, d := range ds {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				s.deliver(ctx, now, d)
+			})
+		}
+		if len(ds) < min(free, batch) {
+			return nil
+		}
 	}
 }
 
@@ -198,7 +238,8 @@ func (s *Sender) deliver(ctx context.Context, now time.Time, d *Claimed) {
 			return s.cfg.Store.RetryDelivery(c, d.ID, now, "sender stopped")
 		})
 	default:
-		next := now.Add(s.backoff(d.Attempts))
+		// From when the attempt failed, not when it was claimed.
+		next := s.cfg.Now().Add(s.backoff(d.Attempts))
 		log.Warn("webhook: delivery failed; will retry", "url", logURL(d.URL), "next", next, "err", err)
 		s.record(ctx, "reschedule", d, func(c context.Context) error {
 			return s.cfg.Store.RetryDelivery(c, d.ID, next, err.Error())

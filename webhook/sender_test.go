@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,12 +16,11 @@ import (
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-
 	"github.com/authd/authd/audit"
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/webhook"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 var kek = jwks.KEK{1, 2, 3}
@@ -430,4 +430,56 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestSlowReceiverDoesNotHoldOthers: a receiver that hangs until the
+// timeout holds up only its own deliveries (found by the black-box test).
+func TestSlowReceiverDoesNotHoldOthers(t *testing.T) {
+	st := memstore.New()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	for _, url := range []string{slow.URL, ""} {
+		sub, secret, err := webhook.NewSubscription("http://127.0.0.1:1/", []string{"*"}, kek, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if url == "" {
+			rcv := newReceiver(t, secret)
+			url = rcv.URL
+			defer func() {
+				if got := len(rcv.got()); got != 10 {
+					t.Errorf("the healthy receiver got %d deliveries, want all 10", got)
+				}
+			}()
+		}
+		sub.URL = url
+		if err := st.AddSubscription(context.Background(), sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := webhook.NewSender(webhook.SenderConfig{Store: st, KEK: kek, Timeout: time.Minute, PollInterval: 10 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	// Events one after another: each batch holds a delivery to the slow
+	// receiver, which never answers within the test.
+	for i := range 10 {
+		recordEvent(t, st, fmt.Sprintf("E%02d", i), time.Now(), "signout")
+		s.Wake()
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	<-done
 }

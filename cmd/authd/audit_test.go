@@ -62,6 +62,9 @@ func TestAuditOperator(t *testing.T) {
 	if evs := auditLines(t, dataDir, "--since", "1h", "--limit", "2"); len(evs) != 2 {
 		t.Errorf("--since 1h --limit 2: %d events", len(evs))
 	}
+	if _, _, err := runCmd(t, nil, "", "audit", "--data-dir", dataDir, "--type", "signin.fail"); !isUsage(err) {
+		t.Errorf("--type with a typo: %v, want a usage error", err)
+	}
 	if _, _, err := runCmd(t, nil, "", "audit", "--data-dir", dataDir, "--since", "-1h"); !isUsage(err) {
 		t.Errorf("--since -1h: %v, want a usage error", err)
 	}

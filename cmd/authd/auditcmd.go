@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/audit"
+	"github.com/authd/authd/webhook"
 )
 
 // auditCmd is `authd audit`: the audit trail as JSON lines, newest
@@ -55,6 +56,10 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	for _, t := range strings.Split(types, ",") {
 		if t = strings.TrimSpace(t); t != "" && !slices.Contains(f.Types, t) {
+			if !slices.Contains(webhook.EventTypes, t) {
+				// A typo must not read as "no such events".
+				return usageError{fmt.Sprintf("--type: unknown event type %q (known: %s)", t, strings.Join(webhook.EventTypes, ", "))}
+			}
 			f.Types = append(f.Types, t)
 		}
 	}
