@@ -125,6 +125,29 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
+// kidArgs keeps a key ID that begins with "-" (a base64url KID may) from
+// being read as a flag: such an argument, 16 base64url characters long
+// (jwk's KIDs), goes after a "--". `authd keys revoke -- KID` works too.
+func kidArgs(args []string) []string {
+	out := []string{args[0]}
+	var kids []string
+	for i, a := range args[1:] {
+		if a == "--" { // the rest is positional already
+			out = append(out, args[1+i:]...)
+			break
+		}
+		if len(a) == 16 && strings.HasPrefix(a, "-") && strings.Trim(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == "" {
+			kids = append(kids, a)
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(kids) > 0 {
+		out = append(append(out, "--"), kids...)
+	}
+	return out
+}
+
 // recordEvent writes one event to the audit trail from a command that
 // runs without the services' event bus.
 func recordEvent(ctx context.Context, st audit.Store, log *slog.Logger, e event.Event) {
@@ -247,6 +270,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	nargs := 0
 	if sub == "revoke" {
 		nargs = 1
+		args = kidArgs(args)
 	}
 	var only string
 	c, fs, err := adminFlags("keys "+sub, args[1:], nargs, getenv, stderr, func(fs *flag.FlagSet) {
