@@ -39,7 +39,7 @@ wait_up() { for _ in $(seq 100); do curl -fs "$1/healthz" >/dev/null 2>&1 && ret
 start_authd() { # name, extra flags...
   local name=$1; shift
   local p; p=$(port)
-  "$work/authd" serve --addr "127.0.0.1:$p" --data-dir "$work/$name" --login-throttle off --log-level error "$@" >/dev/null 2>&1 &
+  "$work/authd" serve --addr "127.0.0.1:$p" --data-dir "$work/$name" --login-throttle off --password-grant on --log-level error "$@" >/dev/null 2>&1 &
   echo $! >>"$pidfile"
   wait_up "http://127.0.0.1:$p"
   echo "http://127.0.0.1:$p"
@@ -69,11 +69,11 @@ if psql "$PG_ADMIN" -qAtc 'select 1' >/dev/null 2>&1; then
   psql "$PG_ADMIN" -qc "create database $db" >/dev/null
   trap 'cleanup; psql "$PG_ADMIN" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true' EXIT
   PG_DSN=$(python3 -c 'import sys,urllib.parse as u;p=u.urlparse(sys.argv[1]);print(p._replace(path="/"+sys.argv[2]).geturl())' "$PG_ADMIN" "$db")
-  PG=$(start_authd pg --database "$PG_DSN" --key-encryption-key "$KEK")
-  PGNC=$(start_authd pgnc --database "$PG_DSN" --key-encryption-key "$KEK" --session-cache-ttl 0)
+  PG=$(start_authd pg --database "$PG_DSN" --key-encryption-key "$KEK" --issuer http://authd.bench)
+  PGNC=$(start_authd pgnc --database "$PG_DSN" --key-encryption-key "$KEK" --issuer http://authd.bench --session-cache-ttl 0)
   if redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
-    PGRD=$(start_authd pgredis --database "$PG_DSN" --key-encryption-key "$KEK" --redis "$REDIS_URL" --redis-prefix "authdbench$$:")
-    RDNC=$(start_authd rdnc --database "$PG_DSN" --key-encryption-key "$KEK" --redis "$REDIS_URL" --redis-prefix "authdbench$$:" --session-cache-ttl 0)
+    PGRD=$(start_authd pgredis --database "$PG_DSN" --key-encryption-key "$KEK" --issuer http://authd.bench --redis "$REDIS_URL" --redis-prefix "authdbench$$:")
+    RDNC=$(start_authd rdnc --database "$PG_DSN" --key-encryption-key "$KEK" --issuer http://authd.bench --redis "$REDIS_URL" --redis-prefix "authdbench$$:" --session-cache-ttl 0)
   fi
 fi
 
