@@ -184,24 +184,6 @@ func (s *Server) resetPassword(r *http.Request, tok, next string) error {
 	return nil
 }
 
-func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
-	var in tokenBody
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if err := requireTokenFields(in.Token, nil); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	u, err := s.verifyEmail(r.Context(), in.Token)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, s.describeUser(u))
-}
-
 func (s *Server) verifyEmail(ctx context.Context, tok string) (*user.User, error) {
 	u, err := s.cfg.Users.VerifyEmail(ctx, tok)
 	if err != nil {
@@ -210,6 +192,28 @@ func (s *Server) verifyEmail(ctx context.Context, tok string) (*user.User, error
 	s.users.forget(u.ID)
 	s.log.InfoContext(ctx, "email verified", "user_id", u.ID)
 	return u, nil
+}
+
+// handleLinkToken serves the API side of a mailed link (verify, confirm,
+// undo): {"token"} → the operation → 200 with the user as it now is.
+func (s *Server) handleLinkToken(use func(context.Context, string) (*user.User, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in tokenBody
+		if !decodeJSON(w, r, &in) {
+			return
+		}
+		if err := requireTokenFields(in.Token, nil); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		u, err := use(r.Context(), in.Token)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, s.describeUser(u))
+	}
 }
 
 // handleResendVerification sends a new verification link to the caller's
@@ -301,24 +305,6 @@ func (s *Server) changeEmail(r *http.Request, c *caller, next, current string) e
 	return nil
 }
 
-func (s *Server) handleConfirmEmail(w http.ResponseWriter, r *http.Request) {
-	var in tokenBody
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if err := requireTokenFields(in.Token, nil); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	u, err := s.confirmEmail(r.Context(), in.Token)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, s.describeUser(u))
-}
-
 func (s *Server) confirmEmail(ctx context.Context, tok string) (*user.User, error) {
 	u, err := s.cfg.Users.ConfirmEmailChange(ctx, tok)
 	if err != nil {
@@ -327,24 +313,6 @@ func (s *Server) confirmEmail(ctx context.Context, tok string) (*user.User, erro
 	s.users.forget(u.ID)
 	s.log.InfoContext(ctx, "email changed", "user_id", u.ID)
 	return u, nil
-}
-
-func (s *Server) handleUndoEmail(w http.ResponseWriter, r *http.Request) {
-	var in tokenBody
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if err := requireTokenFields(in.Token, nil); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	u, err := s.undoEmail(r.Context(), in.Token)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, s.describeUser(u))
 }
 
 func (s *Server) undoEmail(ctx context.Context, tok string) (*user.User, error) {
