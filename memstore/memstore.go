@@ -46,6 +46,7 @@ type Store struct {
 	events      []*audit.Event                        // the audit trail, in recording order
 	hookSubs    map[string]*webhook.Subscription      // webhook subscriptions by ID
 	hookOutbox  map[string]*hookDelivery              // queued webhook deliveries by ID
+	mfa         mfaState                              // second factors (mfa.go)
 }
 
 // New returns an empty Store.
@@ -68,6 +69,7 @@ func New() *Store {
 		codes:       map[[32]byte]*storedCode{},
 		hookSubs:    map[string]*webhook.Subscription{},
 		hookOutbox:  map[string]*hookDelivery{},
+		mfa:         newMFAState(),
 	}
 }
 
@@ -180,6 +182,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	delete(s.emails, u.Email)
 	delete(s.users, id)
 	delete(s.consents, id) // as ON DELETE CASCADE in the SQL stores
+	s.mfa.deleteUser(id)
 	return nil
 }
 
@@ -202,6 +205,7 @@ func (s *Store) CreateSession(ctx context.Context, ss *session.Session, secretHa
 		return authd.ErrConflict
 	}
 	c := *ss
+	c.AMR = slices.Clone(ss.AMR)
 	s.sessions[ss.ID] = &c
 	s.byHash[h] = ss.ID
 	s.hashOf[ss.ID] = h

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,7 +15,7 @@ import (
 
 // sessionCols are the columns scanSession reads. revoked_at is not among
 // them: every query that returns sessions returns only live ones.
-const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id`
+const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr`
 
 // live is the SQL form of session.Live; $2 is now.
 const live = `revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2`
@@ -25,10 +26,14 @@ func scanSession(sc scanner) (*session.Session, error) {
 	var (
 		s    session.Session
 		kind string
+		amr  string
 	)
 	if err := sc.Scan(&s.ID, &s.UserID, &kind, &s.CreatedAt, &s.LastSeenAt, &s.IdleExpiresAt, &s.ExpiresAt,
-		&s.IP, &s.UserAgent, &s.ClientID); err != nil {
+		&s.IP, &s.UserAgent, &s.ClientID, &amr); err != nil {
 		return nil, err
+	}
+	if amr != "" {
+		s.AMR = strings.Fields(amr)
 	}
 	s.Kind = session.Kind(kind)
 	s.CreatedAt = utc(s.CreatedAt)
@@ -47,10 +52,10 @@ func (s *Store) CreateSession(ctx context.Context, ss *session.Session, secretHa
 		return authd.Invalid("secret_hash", "invalid", "secret hash must be 32 bytes")
 	}
 	_, err := s.exec(ctx, "create session", `INSERT INTO sessions
-		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		ss.ID, secretHash, ss.UserID, string(ss.Kind), ss.CreatedAt, ss.LastSeenAt,
-		ss.IdleExpiresAt, ss.ExpiresAt, ss.IP, ss.UserAgent, ss.ClientID, nullTime(ss.RevokedAt))
+		ss.IdleExpiresAt, ss.ExpiresAt, ss.IP, ss.UserAgent, ss.ClientID, strings.Join(ss.AMR, " "), nullTime(ss.RevokedAt))
 	return err
 }
 

@@ -17,11 +17,13 @@ import (
 // token's UsedAt), so the scripts never parse the rest. An empty time field
 // is the zero time.
 //
-//	session: lastSeen|idleExpires|created|expires|<kind><id><userID><ip><userAgent>[<clientID>]
+//	session: lastSeen|idleExpires|created|expires|<kind><id><userID><ip><userAgent>[<clientID>[<amr>]]
 //	refresh: used|generation|issued|expires|<sessionID><userID><clientID><scope>
 //
 // A session's clientID came later: records written before it end after
-// the userAgent and decode with an empty ClientID. A new field goes after
+// the userAgent and decode with an empty ClientID; the amr (space-separated
+// RFC 8176 values) came after it, and records without it decode with a nil
+// AMR. A new field goes after
 // the last one the same way, so records of every earlier version decode.
 
 var errCorrupt = errors.New("corrupt record")
@@ -40,7 +42,7 @@ func appendStr(b []byte, s string) []byte {
 }
 
 func encodeSession(s *session.Session) string {
-	b := make([]byte, 0, 100+len(s.ID)+len(s.UserID)+len(s.IP)+len(s.UserAgent)+len(s.ClientID))
+	b := make([]byte, 0, 110+len(s.ID)+len(s.UserID)+len(s.IP)+len(s.UserAgent)+len(s.ClientID))
 	b = appendTime(b, s.LastSeenAt)
 	b = append(b, '|')
 	b = appendTime(b, s.IdleExpiresAt)
@@ -55,6 +57,7 @@ func encodeSession(s *session.Session) string {
 	b = appendStr(b, s.IP)
 	b = appendStr(b, s.UserAgent)
 	b = appendStr(b, s.ClientID)
+	b = appendStr(b, strings.Join(s.AMR, " "))
 	return string(b)
 }
 
@@ -150,6 +153,11 @@ func decodeSession(v string) (*session.Session, error) {
 	s.UserAgent = d.str()
 	if d.more() {
 		s.ClientID = d.str()
+	}
+	if d.more() {
+		if amr := d.str(); amr != "" {
+			s.AMR = strings.Fields(amr)
+		}
 	}
 	if err := d.done(); err != nil {
 		return nil, err

@@ -10,7 +10,8 @@ import (
 )
 
 // TestDecodeSessionFormats: session records of every format decode — the
-// one before ClientID (no trailing field) with an empty ClientID — and
+// one before ClientID (no trailing field) with an empty ClientID, the one
+// before AMR with a nil AMR — and
 // anything after the last field is corrupt.
 func TestDecodeSessionFormats(t *testing.T) {
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC) // 1893553445123456 µs
@@ -21,6 +22,8 @@ func TestDecodeSessionFormats(t *testing.T) {
 	}
 	withClient := base
 	withClient.ClientID = "app:1|x"
+	withAMR := withClient
+	withAMR.AMR = []string{"pwd", "otp", "mfa"}
 	const times = "1893553505123456|1893555305123456|1893553445123456|1893639845123456|"
 	const fields = "6:cookie5:sid-16:user-19:192.0.2.16:UA|1:2"
 	tests := []struct {
@@ -32,7 +35,9 @@ func TestDecodeSessionFormats(t *testing.T) {
 		{"empty ClientID", times + fields + "0:", &base},
 		{"ClientID", times + fields + "7:app:1|x", &withClient},
 		{"trailing garbage", times + fields + "7:app:1|xy", nil},
-		{"a field too many", times + fields + "7:app:1|x0:", nil},
+		{"empty AMR", times + fields + "7:app:1|x0:", &withClient},
+		{"AMR", times + fields + "7:app:1|x11:pwd otp mfa", &withAMR},
+		{"a field too many", times + fields + "7:app:1|x0:0:", nil},
 		{"cut ClientID", times + fields + "8:app:1|x", nil},
 		{"cut before the UA", times + "6:cookie5:sid-16:user-19:192.0.2.1", nil},
 	}

@@ -119,6 +119,10 @@ func (m *Manager) Create(ctx context.Context, userID string, kind Kind, meta Met
 		IP:         meta.IP,
 		UserAgent:  meta.UserAgent,
 		ClientID:   meta.ClientID,
+		AMR:        meta.AMR,
+	}
+	if len(s.AMR) == 0 {
+		s.AMR = []string{AMRPassword}
 	}
 	s.IdleExpiresAt = minTime(now.Add(pol.IdleTimeout), s.ExpiresAt)
 	if err := m.store.CreateSession(ctx, s, hash[:]); err != nil {

@@ -15,6 +15,9 @@ type Meta struct {
 	// ClientID is stored as Session.ClientID, unchanged by Clean (client
 	// IDs are validated where they are registered).
 	ClientID string
+	// AMR is stored as Session.AMR (how the user authenticated); nil is
+	// a password sign-in.
+	AMR []string
 }
 
 // Limits of what is kept of each Meta field, in bytes.
@@ -32,7 +35,7 @@ const (
 // for a harmless request: PostgreSQL rejects invalid UTF-8 and NUL in
 // text), nor log lines or pages show what it was not.
 func (m Meta) Clean() Meta {
-	return Meta{IP: clean(m.IP, maxIP), UserAgent: clean(m.UserAgent, maxUserAgent), ClientID: m.ClientID}
+	return Meta{IP: clean(m.IP, maxIP), UserAgent: clean(m.UserAgent, maxUserAgent), ClientID: m.ClientID, AMR: m.AMR}
 }
 
 // clean implements Meta.Clean for one field of at most max bytes.

@@ -10,6 +10,7 @@ package session
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -37,8 +38,53 @@ type Session struct {
 	// flow, the password grant): the device list names the app by it, and
 	// back-channel logout tells that app when the session ends. Empty for
 	// authd's own pages.
-	ClientID  string
+	ClientID string
+	// AMR is how the user proved who they are when the session began
+	// (RFC 8176 authentication method references, e.g. ["pwd"],
+	// ["pwd","otp","mfa"], ["hwk","user","mfa"]); AAL derives the
+	// assurance level from it. Nil for sessions stored before authd
+	// recorded it: they were password sign-ins.
+	AMR       []string
 	RevokedAt time.Time // zero while the session is live
+}
+
+// AAL is the session's authenticator assurance level (NIST SP 800-63B-4
+// §2): 2 when two factors were proved at sign-in, else 1.
+func (s *Session) AAL() int { return AAL(s.AMR) }
+
+// AMR values authd records (RFC 8176 §2; "rc" is authd's own, for a
+// recovery code, a look-up secret in NIST SP 800-63B-4 §3.1.2).
+const (
+	AMRPassword    = "pwd"
+	AMROTP         = "otp"
+	AMRRecovery    = "rc"
+	AMRHardwareKey = "hwk"
+	AMRSoftwareKey = "swk"
+	AMRUser        = "user" // user verification (a PIN or biometric on the authenticator)
+	AMRMFA         = "mfa"
+)
+
+// AAL returns the assurance level of a sign-in that used amr: 2 for a
+// password with a one-time code or a recovery code, or a passkey whose
+// authenticator verified the user (possession plus a PIN or biometric:
+// a multi-factor cryptographic authenticator, SP 800-63B-4 §3.1.7), else 1.
+func AAL(amr []string) int {
+	has := func(v string) bool { return slices.Contains(amr, v) }
+	switch {
+	case has(AMRPassword) && (has(AMROTP) || has(AMRRecovery)):
+		return 2
+	case (has(AMRHardwareKey) || has(AMRSoftwareKey)) && has(AMRUser):
+		return 2
+	}
+	return 1
+}
+
+// ACR names an assurance level as the acr claim carries it.
+func ACR(aal int) string {
+	if aal >= 2 {
+		return "urn:authd:aal2"
+	}
+	return "urn:authd:aal1"
 }
 
 // Live reports whether s is usable at now: not revoked, not past its idle or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/authd/authd"
@@ -12,7 +13,7 @@ import (
 
 // sessionCols are the columns scanSession reads. revoked_at is not among
 // them: every query that returns sessions returns only live ones.
-const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id`
+const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr`
 
 // live is the SQL form of session.Live; its two parameters are now, twice.
 const live = `revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?`
@@ -26,9 +27,13 @@ func scanSession(sc scanner) (*session.Session, error) {
 		s                                  session.Session
 		kind                               string
 		created, seen, idleExpires, expire int64
+		amr                                string
 	)
-	if err := sc.Scan(&s.ID, &s.UserID, &kind, &created, &seen, &idleExpires, &expire, &s.IP, &s.UserAgent, &s.ClientID); err != nil {
+	if err := sc.Scan(&s.ID, &s.UserID, &kind, &created, &seen, &idleExpires, &expire, &s.IP, &s.UserAgent, &s.ClientID, &amr); err != nil {
 		return nil, err
+	}
+	if amr != "" {
+		s.AMR = strings.Fields(amr)
 	}
 	s.Kind = session.Kind(kind)
 	s.CreatedAt = fromMicros(created)
@@ -51,10 +56,10 @@ func (s *Store) CreateSession(ctx context.Context, ss *session.Session, secretHa
 		revoked = micros(ss.RevokedAt)
 	}
 	_, err := s.exec(ctx, "create session", `INSERT INTO sessions
-		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ss.ID, secretHash, ss.UserID, string(ss.Kind), micros(ss.CreatedAt), micros(ss.LastSeenAt),
-		micros(ss.IdleExpiresAt), micros(ss.ExpiresAt), ss.IP, ss.UserAgent, ss.ClientID, revoked)
+		micros(ss.IdleExpiresAt), micros(ss.ExpiresAt), ss.IP, ss.UserAgent, ss.ClientID, strings.Join(ss.AMR, " "), revoked)
 	return err
 }
 

@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"ConcurrentRevoke", testConcurrentRevoke},
 		{"HostileUserAgent", testHostileUserAgent},
 		{"ClientID", testClientID},
+		{"AMR", testAMR},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +99,7 @@ func testCreateAndGet(t *testing.T, st session.Store) {
 	s.UserAgent = "Mozilla/5.0 ünïcödé ✓ 'quoted' \"double\""
 	s.IP = "2001:db8::1"
 	s.ClientID = "client 'app' ✓"
+	s.AMR = []string{"pwd", "otp", "mfa"}
 	mustCreate(t, st, s, h)
 	got, err := st.SessionByHash(ctx, h, t0.Add(time.Second))
 	if err != nil {
@@ -513,4 +515,48 @@ func ids(ss []*session.Session) []string {
 		out = append(out, s.ID)
 	}
 	return out
+}
+
+// testAMR: how a session was authenticated comes back from every read;
+// Manager.Create records a password sign-in when told nothing.
+func testAMR(t *testing.T, st session.Store) {
+	ctx := context.Background()
+	m := session.NewManager(st, session.Config{Now: func() time.Time { return t0 }})
+	tests := []struct {
+		name      string
+		amr, want []string
+		aal       int
+	}{
+		{"default", nil, []string{"pwd"}, 1},
+		{"totp", []string{"pwd", "otp", "mfa"}, []string{"pwd", "otp", "mfa"}, 2},
+		{"recovery code", []string{"pwd", "rc", "mfa"}, []string{"pwd", "rc", "mfa"}, 2},
+		{"passkey", []string{"hwk", "user", "mfa"}, []string{"hwk", "user", "mfa"}, 2},
+		{"passkey without verification", []string{"swk"}, []string{"swk"}, 1},
+	}
+	for _, tt := range tests {
+		secret, s, err := m.Create(ctx, "user-amr", session.KindCookie, session.Meta{IP: "192.0.2.1", AMR: tt.amr})
+		if err != nil {
+			t.Fatalf("%s: Create = %v", tt.name, err)
+		}
+		got, err := m.Check(ctx, secret)
+		if err != nil {
+			t.Fatalf("%s: Check = %v", tt.name, err)
+		}
+		if !slices.Equal(got.AMR, tt.want) || got.AAL() != tt.aal {
+			t.Errorf("%s: Check AMR = %q (AAL%d), want %q (AAL%d)", tt.name, got.AMR, got.AAL(), tt.want, tt.aal)
+		}
+		byID, err := st.SessionByID(ctx, s.ID, t0)
+		if err != nil || !slices.Equal(byID.AMR, tt.want) {
+			t.Errorf("%s: SessionByID AMR = %q, %v; want %q", tt.name, byID.AMR, err, tt.want)
+		}
+	}
+	list, err := st.ListSessions(ctx, "user-amr", t0)
+	if err != nil || len(list) != len(tests) {
+		t.Fatalf("ListSessions = %d, %v", len(list), err)
+	}
+	for _, s := range list {
+		if len(s.AMR) == 0 {
+			t.Errorf("ListSessions: session %s has no AMR", s.ID)
+		}
+	}
 }
