@@ -38,7 +38,7 @@ const (
 	// The security events of the audit trail (package audit) and
 	// webhooks. Producers publish them after the change succeeded.
 	SignInSucceeded      Kind = "signin.succeeded"
-	SignInFailed         Kind = "signin.failed" // Reason: bad_credentials, throttled, email_unverified
+	SignInFailed         Kind = "signin.failed" // Reason: bad_credentials, bad_code, throttled, email_unverified
 	PasswordChanged      Kind = "password.changed"
 	PasswordReset        Kind = "password.reset"
 	EmailChangeRequested Kind = "email.change_requested" // Email: the new address
@@ -56,6 +56,11 @@ const (
 	KeyRotated           Kind = "key.rotated"       // KeyID: the new key; Reason: its algorithm
 	// KeyRevokedByOperator: `authd keys revoke` withdrew KeyID.
 	KeyRevokedByOperator Kind = "key.revoked_by_operator"
+	// FactorAdded and FactorRemoved: a second factor or passkey was set
+	// up or removed. Reason names it: "totp", "recovery_codes" (new
+	// codes), "passkey", or "all" (an operator's reset).
+	FactorAdded   Kind = "factor.added"
+	FactorRemoved Kind = "factor.removed"
 )
 
 // Cause says why a session was revoked.
@@ -80,6 +85,7 @@ const (
 	CauseCodeReused        Cause = "code_reused"       // its authorization code was redeemed twice (RFC 6749 §4.1.2)
 	CauseEndSession        Cause = "end_session"       // the app signed the user out (OIDC RP-Initiated Logout)
 	CauseConsentWithdrawn  Cause = "consent_withdrawn" // the user withdrew the app's consent
+	CauseFactorsChanged    Cause = "factors_changed"   // a second factor was turned on or off (the user's other sessions end)
 	// CauseElsewhere: revoked by another instance or process; this one
 	// learned it from the store. Consumers that record events (audit,
 	// webhooks) skip these: the instance that caused it recorded it.

@@ -27,6 +27,7 @@ import (
 	"github.com/authd/authd/jwks/jwkstest"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/mail/mailtest"
+	"github.com/authd/authd/mfa/mfatest"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/refresh/refreshtest"
 	"github.com/authd/authd/session"
@@ -400,4 +401,8 @@ func TestAuditConformance(t *testing.T) {
 
 func TestWebhookConformance(t *testing.T) {
 	webhooktest.Run(t, func(t *testing.T) webhooktest.Store { return newStore(t) })
+}
+
+func TestMFAConformance(t *testing.T) {
+	mfatest.Run(t, func(t *testing.T) mfatest.Store { return newStore(t) })
 }

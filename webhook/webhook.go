@@ -131,6 +131,7 @@ var EventTypes = []string{
 	string(event.ConsentGiven), string(event.ConsentWithdrawn),
 	string(event.ClientAdded), string(event.ClientDeleted),
 	string(event.KeyRotated), string(event.KeyRevokedByOperator),
+	string(event.FactorAdded), string(event.FactorRemoved),
 }
 
 // ErrBadURL means a receiver URL is not acceptable (CheckURL).

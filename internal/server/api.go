@@ -29,6 +29,8 @@ type sessionBody struct {
 	CreatedAt     time.Time `json:"created_at"`
 	ExpiresAt     time.Time `json:"expires_at"`
 	IdleExpiresAt time.Time `json:"idle_expires_at"`
+	AMR           []string  `json:"amr"`
+	AAL           int       `json:"aal"`
 }
 
 type sessionUser struct {
@@ -52,6 +54,8 @@ type sessionListItem struct {
 	Current    bool      `json:"current"`
 	ClientID   string    `json:"client_id,omitempty"`
 	AppName    string    `json:"app_name,omitempty"`
+	AMR        []string  `json:"amr"`
+	AAL        int       `json:"aal"`
 }
 
 func requireFields(fields map[string]string) error {
@@ -125,12 +129,31 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, email, pw string)
 		s.signInFailed(ctx, u.Email, u.ID, "email_unverified")
 		return nil, user.ErrEmailUnverified
 	}
+	// A second factor is due (mfa.go): no session, and no device cookie
+	// either — the client is not yet known to the account, so a password
+	// alone cannot buy a device's own throttle budget for guessing codes.
+	f, err := s.factors(ctx, u.ID)
+	if err != nil {
+		s.observeLogin(LoginError)
+		return nil, err
+	}
+	if f.Any() {
+		s.observeLogin(LoginMFARequired)
+		return nil, s.requireSecondFactor(ctx, u, acct, f)
+	}
+	s.completeSignIn(w, r, u, acct, g.known)
+	return u, nil
+}
+
+// completeSignIn is the end of every sign-in, with or without a second
+// step: the metrics count it, a new device is told of (if asked), and the
+// client is remembered as a device of the account.
+func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, u *user.User, acct string, known bool) {
 	s.observeLogin(LoginSuccess)
-	if !g.known && s.cfg.NotifyNewDevice {
-		s.notifyNewDevice(ctx, r, u)
+	if !known && s.cfg.NotifyNewDevice {
+		s.notifyNewDevice(r.Context(), r, u)
 	}
 	s.rememberDevice(w, r, acct)
-	return u, nil
 }
 
 // signInFailed announces a refused sign-in (the audit trail), naming the
@@ -174,7 +197,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sess, err := s.startCookieSession(w, r, u, s.clientIP(r))
+	sess, err := s.startCookieSession(w, r, u, s.clientIP(r), nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -218,7 +241,8 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 }
 
 func toSessionBody(s *session.Session) sessionBody {
-	return sessionBody{ID: s.ID, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, IdleExpiresAt: s.IdleExpiresAt}
+	return sessionBody{ID: s.ID, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, IdleExpiresAt: s.IdleExpiresAt,
+		AMR: amrOf(s), AAL: s.AAL()}
 }
 
 func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -331,7 +355,8 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, c *c
 	names := map[string]string{}
 	for _, x := range list {
 		it := sessionListItem{ID: x.ID, Kind: string(x.Kind), CreatedAt: x.CreatedAt, LastSeenAt: x.LastSeenAt,
-			ExpiresAt: x.ExpiresAt, IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == c.SessionID, ClientID: x.ClientID}
+			ExpiresAt: x.ExpiresAt, IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == c.SessionID, ClientID: x.ClientID,
+			AMR: amrOf(x), AAL: x.AAL()}
 		if x.ClientID != "" && s.cfg.Tokens != nil {
 			if _, ok := names[x.ClientID]; !ok {
 				names[x.ClientID] = s.appName(r, x.ClientID)

@@ -53,17 +53,25 @@ type reservation struct {
 // source shares the account's budget, plus its own IP's and its own
 // account+IP's. See docs/security.md for what this leaves an attacker.
 func (s *Server) admit(ctx context.Context, r *http.Request, acct string) (*guess, error) {
+	return s.admitAs(ctx, r, acct, "")
+}
+
+// admitAs is admit with the budgets kept under prefix: the second factor
+// of an account ("mfa|") has budgets of its own, apart from its
+// password's, and the device cookie of an earlier full sign-in to acct
+// exempts its holder there too.
+func (s *Server) admitAs(ctx context.Context, r *http.Request, acct, prefix string) (*guess, error) {
 	ip := s.ipBucket(s.clientIP(r))
-	g := &guess{s: s, acct: acct}
+	g := &guess{s: s, acct: prefix + acct}
 	if id, ok := s.knownDevice(r, acct); ok {
 		g.known = true
-		g.slot = "dev:" + id
-		g.res = []reservation{{s.cfg.AccountThrottle, "dev:" + id, true, "device"}}
+		g.slot = prefix + "dev:" + id
+		g.res = []reservation{{s.cfg.AccountThrottle, prefix + "dev:" + id, true, "device"}}
 	} else {
-		g.slot = acct
+		g.slot = prefix + acct
 		g.res = []reservation{
-			{s.cfg.AccountThrottle, acct, true, "account"},
-			{s.cfg.AccountThrottle, acct + "|ip:" + ip, true, "account_ip"},
+			{s.cfg.AccountThrottle, prefix + acct, true, "account"},
+			{s.cfg.AccountThrottle, prefix + acct + "|ip:" + ip, true, "account_ip"},
 			{s.cfg.IPThrottle, "ip:" + ip, false, "ip"},
 		}
 	}

@@ -42,6 +42,9 @@ const (
 	LoginThrottled  = "throttled"
 	LoginUnverified = "email_unverified"
 	LoginError      = "error"
+	// LoginMFARequired: the password was right and a second factor is
+	// due; the sign-in counts as a success once that is given.
+	LoginMFARequired = "mfa_required"
 )
 
 // statusRecorder remembers the status a handler answered and the route

@@ -49,7 +49,8 @@ func (s *Server) register(ctx context.Context, email, pw, ip string) (*user.User
 // Session fixation (ASVS 5.0 7.2.4): a login always starts a new session,
 // and a session cookie presented with it is ended.
 // It is shared by the JSON API and the pages.
-func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *user.User, ip string) (*session.Session, error) {
+// amr says how the user authenticated (nil: a password).
+func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *user.User, ip string, amr []string) (*session.Session, error) {
 	ctx := r.Context()
 	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
 		if old, err := s.cfg.Sessions.Check(ctx, c.Value); err == nil {
@@ -58,7 +59,7 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 			}
 		}
 	}
-	secret, sess, err := s.cfg.Sessions.Create(ctx, u.ID, session.KindCookie, session.Meta{IP: ip, UserAgent: r.UserAgent()})
+	secret, sess, err := s.cfg.Sessions.Create(ctx, u.ID, session.KindCookie, session.Meta{IP: ip, UserAgent: r.UserAgent(), AMR: amr})
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func (s *Server) startCookieSession(w http.ResponseWriter, r *http.Request, u *u
 	s.users.put(u.ID, s.describeUser(u))
 	s.setSessionCookie(w, secret, sess.ExpiresAt)
 	s.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", sess.ID, "ip", ip)
-	s.signedIn(ctx, u.ID, sess.ID, "", "password")
+	s.signedIn(ctx, u.ID, sess.ID, "", signInHow(amr))
 	return sess, nil
 }
 

@@ -34,7 +34,7 @@ var webFS embed.FS
 
 // pageCSP is the policy of every page. No inline script or style is allowed
 // anywhere: scripts and the stylesheet are files under /static/.
-const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
 	"connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // pageNames are the templates under web/templates, each rendered inside
@@ -46,7 +46,7 @@ var pageTemplates = func() map[string]*template.Template {
 	for _, name := range pageNames {
 		out[name] = template.Must(template.New("layout.html").Funcs(template.FuncMap{
 			"field": func(d *pageData, name string) string { return d.Fields[name] },
-		}).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+name+".html"))
+		}).ParseFS(webFS, "web/templates/layout.html", "web/templates/passkeys.html", "web/templates/"+name+".html"))
 	}
 	return out
 }()
@@ -81,6 +81,7 @@ func (s *Server) pageRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /register", s.pageRegisterPost)
 	m.HandleFunc("GET /login", s.pageLogin)
 	m.HandleFunc("POST /login", s.pageLoginPost)
+	m.HandleFunc("POST /login/mfa", s.pageLoginMFAPost)
 	m.HandleFunc("POST /logout", s.pageLogoutPost)
 	m.HandleFunc("GET /account", s.pageAccount)
 	m.HandleFunc("POST /account/password", s.pagePasswordPost)
@@ -90,6 +91,7 @@ func (s *Server) pageRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /demo/token", s.pageDemo)
 	m.HandleFunc("GET /static/{file}", serveStatic)
 	s.emailPageRoutes(m)
+	s.mfaPageRoutes(m)
 }
 
 // pageData is what every template gets.
@@ -125,6 +127,11 @@ type pageData struct {
 	// NoReferrer: the page was opened by a mailed link (pages_email.go):
 	// it sends no Referer at all.
 	NoReferrer bool
+	// MFAToken: the login page shows its second step (the code form)
+	// for this sign-in challenge.
+	MFAToken string
+	// MFA is the account page's second-factor section.
+	MFA *mfaView
 	// Activity is the account page's recent security activity.
 	Activity []activityView
 	// Link is the content of a page a mailed link opens.
@@ -140,6 +147,7 @@ type sessionView struct {
 	Created, LastSeen    time.Time
 	CreatedS, LastSeenS  string
 	Current              bool
+	Method               string // how the session signed in, e.g. "Password + authenticator app"
 }
 
 // notices are the results a redirect can announce: the query carries a key,

@@ -42,7 +42,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			ID: x.ID, Device: device, Kind: kindLabel(x.Kind), IP: x.IP,
 			Created: x.CreatedAt.UTC(), LastSeen: x.LastSeenAt.UTC(),
 			CreatedS: x.CreatedAt.UTC().Format("2 Jan 2006, 15:04 UTC"), LastSeenS: x.LastSeenAt.UTC().Format("2 Jan 2006, 15:04 UTC"),
-			Current: x.ID == c.SessionID,
+			Current: x.ID == c.SessionID, Method: methodLabel(x),
 		})
 	}
 	// This device first, then the rest newest first (the store's order).
@@ -63,6 +63,10 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			d.Apps = append(d.Apps, appView{ClientID: cs.ClientID, Name: s.appName(r, cs.ClientID),
 				Scopes: strings.Join(cs.Scopes, " "), Granted: cs.GrantedAt.UTC().Format("2 Jan 2006, 15:04 UTC")})
 		}
+	}
+	if err := s.fillMFA(r, c.UserID, d); err != nil {
+		s.pageFailure(w, r, err)
+		return
 	}
 	evs, err := s.userEvents(r.Context(), c.UserID, 10)
 	if err != nil {

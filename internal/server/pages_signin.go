@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/mfa"
 	"github.com/authd/authd/user"
 )
 
@@ -97,8 +98,14 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		u, err = s.login(w, r, email, pw)
 	}
+	if sf, ok := errors.AsType[*secondFactorError](err); ok {
+		// The password was right: the second step, on the same page.
+		d.Alert, d.MFAToken = "", sf.token
+		s.render(w, r, http.StatusOK, "login", d)
+		return
+	}
 	if err == nil {
-		_, err = s.startCookieSession(w, r, u, ip)
+		_, err = s.startCookieSession(w, r, u, ip, nil)
 	}
 	if err != nil {
 		status, ok := formError(w, r, err, d)
@@ -149,3 +156,50 @@ func (s *Server) pageLogoutPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // --- account ---
+
+// pageLoginMFAPost is the login page's second step: the code of the
+// sign-in whose password was right (secondStep).
+func (s *Server) pageLoginMFAPost(w http.ResponseWriter, r *http.Request) {
+	d := &pageData{Title: "Sign in", Nav: "login"}
+	if !parsePageForm(w, r) {
+		d.Alert = "The form could not be read. Please sign in again."
+		s.render(w, r, http.StatusBadRequest, "login", d)
+		return
+	}
+	d.ReturnTo = safeReturnTo(r.PostFormValue("return_to"))
+	d.FormActions = s.returnFormActions(r, d.ReturnTo)
+	token, code := r.PostFormValue("mfa_token"), r.PostFormValue("code")
+	var (
+		u   *user.User
+		amr []string
+		err error
+	)
+	switch {
+	case code == "":
+		err = authd.Invalid("code", "required", "Enter the code from your authenticator app, or a recovery code.")
+	case len(code) > 64:
+		err = &invalidCodeError{left: -1}
+	default:
+		u, amr, err = s.secondStep(w, r, token, code)
+	}
+	if err == nil {
+		_, err = s.startCookieSession(w, r, u, s.clientIP(r), amr)
+	}
+	if err != nil {
+		status, ok := formError(w, r, err, d)
+		if !ok {
+			s.pageFailure(w, r, err)
+			return
+		}
+		// The code form again while the token lives; the password form
+		// once it is void.
+		if s.cfg.MFA != nil {
+			if _, cerr := s.cfg.MFA.Challenge(r.Context(), token, mfa.KindSignIn); cerr == nil {
+				d.MFAToken = token
+			}
+		}
+		s.render(w, r, status, "login", d)
+		return
+	}
+	s.seeOther(w, r, cmp.Or(d.ReturnTo, "/account"))
+}

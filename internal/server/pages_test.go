@@ -12,7 +12,7 @@ import (
 // The server-rendered pages, without a browser. cmd/authd/browser_test.go
 // drives them in Chromium.
 
-const wantPageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+const wantPageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
 	"connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // form POSTs a URL-encoded form as a same-origin browser would.

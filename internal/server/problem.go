@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/authd/authd"
+	"github.com/authd/authd/mfa"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
@@ -23,6 +24,12 @@ type problem struct {
 	Status int                `json:"status"`
 	Detail string             `json:"detail,omitempty"`
 	Errors []authd.FieldError `json:"errors,omitempty"`
+	// Extension members (RFC 9457 §3.2) of mfa-required and
+	// invalid-code.
+	MFAToken     string   `json:"mfa_token,omitempty"`
+	Methods      []string `json:"methods,omitempty"`
+	ExpiresIn    int      `json:"expires_in,omitempty"`
+	AttemptsLeft *int     `json:"attempts_left,omitempty"`
 }
 
 // problemType builds the type URI of one of authd's problems; every slug is
@@ -104,7 +111,54 @@ var (
 func classify(ctx context.Context, err error) outcome {
 	var ve *authd.ValidationError
 	var te *authd.ThrottledError
+	var sf *secondFactorError
+	var ic *invalidCodeError
 	switch {
+	case errors.As(err, &sf):
+		return outcome{
+			problem: problem{Type: problemType("mfa-required"), Title: "Second factor required", Status: http.StatusUnauthorized,
+				Detail:   "The password is right; finish signing in with a code at POST /v1/session/mfa.",
+				MFAToken: sf.token, Methods: sf.methods, ExpiresIn: sf.expiresIn},
+			// The password grant cannot carry a second step: an account
+			// with a second factor signs in through the authorization
+			// endpoint (RFC 9700 §2.4 deprecates this grant anyway).
+			oauthStatus: http.StatusBadRequest, oauth: oauthError{Error: "invalid_grant",
+				Description: "the account has a second factor: sign in through the authorization endpoint"},
+		}
+	case errors.As(err, &ic):
+		var left *int // how many more codes the mfa_token takes
+		if ic.left >= 0 {
+			left = &ic.left
+		}
+		return outcome{
+			problem: problem{Type: problemType("invalid-code"), Title: "Invalid code", Status: http.StatusUnauthorized,
+				Detail: "The code is wrong, expired or already used.", AttemptsLeft: left},
+			form: formAnswer{status: http.StatusUnauthorized, alert: "That code is wrong, expired or already used."},
+		}
+	case errors.Is(err, errMFAToken):
+		return outcome{
+			problem: problem{Type: problemType("mfa-token-invalid"), Title: "Sign-in expired", Status: http.StatusUnauthorized,
+				Detail: "The mfa_token is invalid, expired, used, or took too many wrong codes. Sign in again with the password."},
+			form: formAnswer{status: http.StatusUnauthorized, alert: "This sign-in expired or took too many wrong codes. Enter your password again."},
+		}
+	case errors.Is(err, errReauth):
+		return outcome{
+			problem: problem{Type: problemType("reauthentication-required"), Title: "Sign in again", Status: http.StatusForbidden,
+				Detail: "This change needs a sign-in within the last 5 minutes. Sign in again (POST /v1/session) and retry."},
+			form: formAnswer{status: http.StatusForbidden, alert: "For this change, please sign in again first (it needs a sign-in within the last 5 minutes)."},
+		}
+	case errors.Is(err, mfa.ErrTOTPOn):
+		return outcome{
+			problem: problem{Type: problemType("mfa-enabled"), Title: "Already on", Status: http.StatusConflict,
+				Detail: "An authenticator app is already set up; remove it first."},
+			form: formAnswer{status: http.StatusConflict, alert: "An authenticator app is already set up; remove it first."},
+		}
+	case errors.Is(err, mfa.ErrNoTOTP):
+		return outcome{
+			problem: problem{Type: problemType("mfa-not-enabled"), Title: "Not set up", Status: http.StatusConflict,
+				Detail: "No authenticator app is set up (or none is waiting for confirmation)."},
+			form: formAnswer{status: http.StatusConflict, alert: "No authenticator app is set up."},
+		}
 	case errors.As(err, &ve):
 		return outcome{
 			problem: problem{Type: problemType("invalid-input"), Title: "Invalid input", Status: http.StatusBadRequest,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/event"
+	"github.com/authd/authd/mfa"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/token"
@@ -61,6 +62,9 @@ type Config struct {
 	// Events receives the security events the HTTP layer sees (sign-ins,
 	// failed sign-ins, consents) for the audit trail; nil: none.
 	Events event.Publisher
+	// MFA enables second factors (TOTP, recovery codes) and passkey
+	// storage; nil: accounts have none.
+	MFA *mfa.Service
 	// RegistrationClosed makes POST /v1/users answer 403.
 	RegistrationClosed bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
@@ -186,6 +190,14 @@ func (s *Server) routes() {
 	api("PUT /v1/user/email", s.authed(s.fullAccess(s.handleChangeEmail)))
 	api("POST /v1/user/email/confirm", s.handleLinkToken(s.confirmEmail))
 	api("POST /v1/user/email/undo", s.handleLinkToken(s.undoEmail))
+	if s.cfg.MFA != nil {
+		api("POST /v1/session/mfa", s.handleLoginMFA)
+		api("GET /v1/user/mfa", s.authed(s.fullAccess(s.handleGetMFA)))
+		api("POST /v1/user/mfa/totp", s.authed(s.fullAccess(s.handleBeginTOTP)))
+		api("POST /v1/user/mfa/totp/confirm", s.authed(s.fullAccess(s.handleConfirmTOTP)))
+		api("DELETE /v1/user/mfa/totp", s.authed(s.fullAccess(s.handleDisableTOTP)))
+		api("POST /v1/user/mfa/recovery-codes", s.authed(s.fullAccess(s.handleNewRecoveryCodes)))
+	}
 	if s.cfg.Tokens != nil {
 		api("POST /oauth2/token", s.handleToken)
 		api("POST /oauth2/revoke", s.handleRevoke)
