@@ -13,6 +13,7 @@ import (
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/memstore"
+	"github.com/authd/authd/mfa"
 	"github.com/authd/authd/pgstore"
 	"github.com/authd/authd/redisstore"
 	"github.com/authd/authd/refresh"
@@ -66,6 +67,9 @@ type Backend struct {
 	// in SQL next to the audit trail (an event's deliveries are queued in
 	// the transaction that records it).
 	Webhooks webhook.Store
+	// MFA keeps second factors, passkeys and sign-in challenges, in SQL
+	// next to the users (their rows refer to them).
+	MFA mfa.Store
 	// Throttle returns the login throttle named name ("acct", "ip") with
 	// the curve cfg, and sweep, which deletes its stale counters (nil when
 	// they expire by themselves).
@@ -143,7 +147,7 @@ func openBackend(ctx context.Context, c *config, migrate bool) (*Backend, error)
 func memoryBackend() *Backend {
 	st := memstore.New()
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st, MFA: st,
 		Throttle: inMemoryThrottle,
 		Where:    "memory://",
 		Memory:   true,
@@ -163,7 +167,7 @@ func openSQLite(ctx context.Context, c *config, path string, migrate bool) (*Bac
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st, MFA: st,
 		Throttle: inMemoryThrottle,
 		Where:    "sqlite:" + path,
 		pings:    []func(context.Context) error{st.Ping},
@@ -180,7 +184,7 @@ func openPostgres(ctx context.Context, c *config, dsn string, migrate bool) (*Ba
 		return nil, fmt.Errorf("open postgres store %s: %w", redact.URL(dsn), redact.Err(err, dsn))
 	}
 	return &Backend{
-		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st,
+		Users: st, Sessions: st, Refresh: st, Codes: st, Keys: st, Clients: st, Consents: st, Tokens: st, Outbox: st, Audit: st, Webhooks: st, MFA: st,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			t := pgstore.NewThrottle(st, name, cfg)
 			return t, t.Sweep
@@ -217,6 +221,7 @@ func withRedis(ctx context.Context, sql *Backend, c *config) (*Backend, error) {
 		Outbox:   sql.Outbox,
 		Audit:    sql.Audit,
 		Webhooks: sql.Webhooks,
+		MFA:      sql.MFA,
 		Throttle: func(name string, cfg throttle.Config) (throttle.Throttler, func(context.Context) (int64, error)) {
 			return redisstore.NewThrottle(rs, name, cfg), nil
 		},

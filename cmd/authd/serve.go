@@ -17,6 +17,7 @@ import (
 	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/metrics"
 	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/mfa"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/webhook"
@@ -64,6 +65,7 @@ type Main struct {
 	sweeps []func(context.Context) (int64, error)
 	mail   *mailer
 	hooks  *webhook.Sender
+	mfa    *mfa.Service
 
 	// With --metrics-addr: the collectors, and their own server and
 	// listener (Open's, until Run hands it to mhs).
@@ -146,6 +148,8 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.mfa = openMFA(b, m.tm.kek, issuerURL)
+	m.sweeps = append(m.sweeps, m.mfa.Sweep) // expired sign-in challenges
 	signer, err := m.tm.ring.Signer()
 	if err != nil {
 		return err
@@ -166,6 +170,7 @@ func (m *Main) Open(ctx context.Context) error {
 		NotifyNewDevice:    c.NotifyNewDevice,
 		Events:             m.svc.events,
 		Audit:              b.Audit,
+		MFA:                m.mfa,
 		Logger:             log,
 	}
 	if m.metrics != nil {
