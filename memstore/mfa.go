@@ -240,7 +240,7 @@ func (s *Store) GetChallenge(ctx context.Context, hash []byte, kind string, now 
 		return nil, authd.ErrNotFound
 	}
 	cp := *c
-	cp.Data = bytes.Clone(c.Data)
+	cp.Hash, cp.Data = bytes.Clone(c.Hash), bytes.Clone(c.Data)
 	return &cp, nil
 }
 

@@ -109,8 +109,13 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) erro
 	if n == 1 {
 		return nil
 	}
-	if _, err := s.GetTOTP(ctx, userID); err != nil {
+	// No row raised: a replay, unless there is no confirmed secret.
+	t, err := s.GetTOTP(ctx, userID)
+	if err != nil {
 		return err
+	}
+	if !t.Confirmed() {
+		return authd.ErrNotFound
 	}
 	return mfa.ErrReplayed
 }
@@ -207,30 +212,42 @@ func (s *Store) TakeChallenge(ctx context.Context, hash []byte, kind string, now
 		WHERE hash = $1 AND kind = $2 AND expires_at > $3 RETURNING `+challengeCols, nonNil(hash), kind, now), scanChallenge)
 }
 
-// FailChallenge implements mfa.Store: the count and the deletion are each
-// one statement, so parallel wrong answers are all counted.
+// FailChallenge implements mfa.Store in one transaction: the row is
+// locked (SELECT … FOR UPDATE) while it is raised or deleted, so parallel
+// wrong answers are all counted and the one reaching max deletes it (no
+// challenge outlives its last allowed attempt); a waiter whose row was
+// deleted meanwhile reads no row.
 func (s *Store) FailChallenge(ctx context.Context, hash []byte, max int) (int, error) {
-	const op = "fail challenge"
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	attempts, err := one(ctx, s, op, s.pool.QueryRow(ctx,
-		`UPDATE mfa_challenges SET attempts = attempts + 1 WHERE hash = $1 RETURNING attempts`, nonNil(hash)),
-		func(sc scanner) (int, error) {
-			var n int
-			err := sc.Scan(&n)
-			return n, err
-		})
-	if err != nil {
+	var left int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var attempts int
+		err := tx.QueryRow(ctx, `SELECT attempts FROM mfa_challenges WHERE hash = $1 FOR UPDATE`, nonNil(hash)).Scan(&attempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return authd.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		attempts++
+		left = max - attempts
+		if left <= 0 {
+			left = 0
+			_, err = tx.Exec(ctx, `DELETE FROM mfa_challenges WHERE hash = $1`, nonNil(hash))
+		} else {
+			_, err = tx.Exec(ctx, `UPDATE mfa_challenges SET attempts = $1 WHERE hash = $2`, attempts, nonNil(hash))
+		}
+		return err
+	})
+	if errors.Is(err, authd.ErrNotFound) {
 		return 0, err
 	}
-	if attempts >= max {
-		if _, err := s.exec(ctx, op, `DELETE FROM mfa_challenges WHERE hash = $1`, nonNil(hash)); err != nil {
-			return 0, err
-		}
-		return 0, nil
+	if err != nil {
+		return 0, s.fail(ctx, "fail challenge", err)
 	}
-	return max - attempts, nil
+	return left, nil
 }
 
 // DeleteExpiredChallenges implements mfa.Store.
@@ -293,8 +310,10 @@ func (s *Store) Credentials(ctx context.Context, userID string) ([]*mfa.Credenti
 
 // UseCredential implements mfa.Store: one conditional UPDATE.
 func (s *Store) UseCredential(ctx context.Context, id []byte, signCount uint32, backupState bool, at time.Time) error {
-	n, err := s.exec(ctx, "use passkey", `UPDATE webauthn_credentials SET sign_count = $1, backup_state = $2, last_used_at = $3
-		WHERE id = $4 AND ((sign_count = 0 AND $1 = 0) OR sign_count < $1)`,
+	// $1 is cast: from "$1 = 0" PostgreSQL would infer int4, too small
+	// for a counter past 2^31-1.
+	n, err := s.exec(ctx, "use passkey", `UPDATE webauthn_credentials SET sign_count = $1::bigint, backup_state = $2, last_used_at = $3
+		WHERE id = $4 AND ((sign_count = 0 AND $1::bigint = 0) OR sign_count < $1::bigint)`,
 		int64(signCount), backupState, at, nonNil(id))
 	if err != nil {
 		return err

@@ -107,8 +107,13 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) erro
 	if n == 1 {
 		return nil
 	}
-	if _, err := s.GetTOTP(ctx, userID); err != nil {
+	// No row raised: a replay, unless there is no confirmed secret.
+	t, err := s.GetTOTP(ctx, userID)
+	if err != nil {
 		return err
+	}
+	if !t.Confirmed() {
+		return authd.ErrNotFound
 	}
 	return mfa.ErrReplayed
 }
@@ -233,28 +238,43 @@ func (s *Store) TakeChallenge(ctx context.Context, hash []byte, kind string, now
 	return c, nil
 }
 
-// FailChallenge implements mfa.Store: the count and the deletion are each
-// one statement, so parallel wrong answers are all counted.
+// FailChallenge implements mfa.Store in one (immediate) transaction: the
+// count is read, and the row raised or deleted, under the write lock, so
+// parallel wrong answers are all counted and the one reaching max deletes
+// it (no challenge outlives its last allowed attempt).
 func (s *Store) FailChallenge(ctx context.Context, hash []byte, max int) (int, error) {
 	const op = "fail challenge"
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fail(ctx, op, err)
+	}
+	defer tx.Rollback()
 	var attempts int
-	err := s.w.QueryRowContext(ctx, `UPDATE mfa_challenges SET attempts = attempts + 1 WHERE hash = ? RETURNING attempts`, hash).Scan(&attempts)
+	err = tx.QueryRowContext(ctx, `SELECT attempts FROM mfa_challenges WHERE hash = ?`, hash).Scan(&attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, authd.ErrNotFound
 	}
 	if err != nil {
 		return 0, fail(ctx, op, err)
 	}
-	if attempts >= max {
-		if _, err := s.exec(ctx, op, `DELETE FROM mfa_challenges WHERE hash = ?`, hash); err != nil {
-			return 0, err
-		}
-		return 0, nil
+	attempts++
+	left := max - attempts
+	if left <= 0 {
+		left = 0
+		_, err = tx.ExecContext(ctx, `DELETE FROM mfa_challenges WHERE hash = ?`, hash)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE mfa_challenges SET attempts = ? WHERE hash = ?`, attempts, hash)
 	}
-	return max - attempts, nil
+	if err != nil {
+		return 0, fail(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fail(ctx, op, err)
+	}
+	return left, nil
 }
 
 // DeleteExpiredChallenges implements mfa.Store.

@@ -275,6 +275,9 @@ func (s *Server) changeEmail(r *http.Request, c *caller, next, current string) e
 	if !s.cfg.Users.EmailEnabled() {
 		return errNoMail
 	}
+	if err := s.recentAuth(ctx, c); err != nil {
+		return err
+	}
 	u, err := s.userBody(ctx, c.UserID)
 	if errors.Is(err, authd.ErrUnauthenticated) {
 		return errWrongPassword

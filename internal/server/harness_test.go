@@ -21,6 +21,7 @@ import (
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/memstore"
+	"github.com/authd/authd/mfa"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
@@ -60,6 +61,7 @@ type backend interface {
 	user.TokenStore
 	mail.Outbox
 	audit.Store
+	mfa.Store
 	Ping(context.Context) error
 	Close() error
 }
@@ -75,6 +77,7 @@ type harness struct {
 	ring     *jwks.Ring
 	clients  *client.Service
 	revoked  *token.RevocationSet
+	mfa      *mfa.Service
 }
 
 // issuerURL is the iss of the harness' tokens.
@@ -179,13 +182,17 @@ func newHarness(t testing.TB, o options) *harness {
 		cfg.MailAddrThrottle = mk(tt, "mail", throttle.Config{Free: 2, BaseDelay: 20 * time.Minute, MaxDelay: time.Hour, Now: c.Now})
 		cfg.MailIPThrottle = mk(tt, "mailip", throttle.Config{Free: 19, BaseDelay: time.Minute, MaxDelay: time.Hour, Now: c.Now})
 	}
+	var kek [32]byte
+	copy(kek[:], "harness key-encryption key......")
+	mf := mfa.New(mfa.Config{Store: st, KEK: kek, Issuer: "authd.test", Now: c.Now})
+	cfg.MFA = mf
 	cfg.NotifyNewDevice = o.notifyNewDevice
 	cfg.Metrics = o.metrics
 	if o.trusted != "" {
 		cfg.TrustedProxies = mustPrefixes(t, o.trusted)
 	}
 	return &harness{t: t, srv: server.New(cfg), clock: c, store: st, users: users, sessions: sessions,
-		ring: ring, clients: clients, revoked: revoked}
+		ring: ring, clients: clients, revoked: revoked, mfa: mf}
 }
 
 // req describes one request.

@@ -1157,6 +1157,41 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 		c.check("POST /v1/session", rq.do(req{method: "POST", path: "/v1/session", body: `{"email":"unverified@example.com","password":"` + testPassword + `"}`}), http.StatusForbidden)
 	}
 
+	// Second factors.
+	{
+		mh := newHarness(t, options{})
+		mh.register("mfa@example.com")
+		ms := mh.login("mfa@example.com")
+		c.check("GET /v1/user/mfa", mh.do(req{method: "GET", path: "/v1/user/mfa", cookie: ms}), http.StatusOK)
+		c.check("GET /v1/user/mfa", mh.do(req{method: "GET", path: "/v1/user/mfa"}), http.StatusUnauthorized)
+		c.check("POST /v1/user/mfa/totp/confirm", mh.do(req{method: "POST", path: "/v1/user/mfa/totp/confirm", cookie: ms, body: `{"code":"123456"}`}), http.StatusConflict)
+		c.check("DELETE /v1/user/mfa/totp", mh.do(req{method: "DELETE", path: "/v1/user/mfa/totp", cookie: ms}), http.StatusConflict)
+		c.check("POST /v1/user/mfa/recovery-codes", mh.do(req{method: "POST", path: "/v1/user/mfa/recovery-codes", cookie: ms}), http.StatusConflict)
+		e := c.check("POST /v1/user/mfa/totp", mh.do(req{method: "POST", path: "/v1/user/mfa/totp", cookie: ms}), http.StatusCreated)
+		secret, _ := e["secret"].(string)
+		c.check("POST /v1/user/mfa/totp/confirm", mh.do(req{method: "POST", path: "/v1/user/mfa/totp/confirm", cookie: ms, body: `{"code":"12"}`}), http.StatusUnauthorized)
+		c.check("POST /v1/user/mfa/totp/confirm", mh.do(req{method: "POST", path: "/v1/user/mfa/totp/confirm", cookie: ms, body: `{}`}), http.StatusBadRequest)
+		c.check("POST /v1/user/mfa/totp/confirm", mh.do(req{method: "POST", path: "/v1/user/mfa/totp/confirm", cookie: ms,
+			body: `{"code":"` + totpAt(t, secret, mh.clock.Now()) + `"}`}), http.StatusOK)
+		c.check("POST /v1/user/mfa/totp", mh.do(req{method: "POST", path: "/v1/user/mfa/totp", cookie: ms}), http.StatusConflict)
+		mh.clock.Advance(30 * time.Second)
+		creds := `{"email":"mfa@example.com","password":"` + testPassword + `"}`
+		p := c.check("POST /v1/session", mh.do(req{method: "POST", path: "/v1/session", body: creds}), http.StatusUnauthorized)
+		tok, _ := p["mfa_token"].(string)
+		c.check("POST /v1/session/mfa", mh.do(req{method: "POST", path: "/v1/session/mfa", body: `{}`}), http.StatusBadRequest)
+		c.check("POST /v1/session/mfa", mh.do(req{method: "POST", path: "/v1/session/mfa", body: `{"mfa_token":"` + tok + `","code":"000000"}`}), http.StatusUnauthorized)
+		c.check("POST /v1/session/mfa", mh.do(req{method: "POST", path: "/v1/session/mfa", body: `{"mfa_token":"x","code":"000000"}`}), http.StatusUnauthorized)
+		c.check("POST /v1/session/mfa", mh.do(req{method: "POST", path: "/v1/session/mfa", body: `{"mfa_token":"` + tok + `","code":"000000"}`, header: crossSite}), http.StatusForbidden)
+		mh.clock.Advance(time.Minute)
+		c.check("POST /v1/session/mfa", mh.do(req{method: "POST", path: "/v1/session/mfa",
+			body: `{"mfa_token":"` + tok + `","code":"` + totpAt(t, secret, mh.clock.Now()) + `"}`}), http.StatusCreated)
+		c.check("POST /v1/user/mfa/recovery-codes", mh.do(req{method: "POST", path: "/v1/user/mfa/recovery-codes", cookie: ms}), http.StatusOK)
+		mh.clock.Advance(6 * time.Minute)
+		c.check("DELETE /v1/user/mfa/totp", mh.do(req{method: "DELETE", path: "/v1/user/mfa/totp", cookie: ms}), http.StatusForbidden)
+		c.check("POST /v1/user/mfa/totp", mh.do(req{method: "POST", path: "/v1/user/mfa/totp", cookie: ms}), http.StatusForbidden)
+		c.check("POST /v1/user/mfa/recovery-codes", mh.do(req{method: "POST", path: "/v1/user/mfa/recovery-codes", cookie: ms}), http.StatusForbidden)
+	}
+
 	for key := range c.ops {
 		if !c.probed[key] {
 			t.Errorf("%s: documented but never probed by this test", key)

@@ -98,6 +98,9 @@ func withCaller(ctx context.Context, c *caller) context.Context {
 // It is shared by the JSON API and the pages.
 func (s *Server) changePassword(r *http.Request, c *caller, current, next string) error {
 	ctx := withCaller(r.Context(), c)
+	if err := s.recentAuth(ctx, c); err != nil {
+		return err
+	}
 	u, err := s.userBody(ctx, c.UserID)
 	if errors.Is(err, authd.ErrUnauthenticated) {
 		return errWrongPassword
