@@ -15,7 +15,7 @@ import (
 
 // sessionCols are the columns scanSession reads. revoked_at is not among
 // them: every query that returns sessions returns only live ones.
-const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr`
+const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr, auth_at`
 
 // live is the SQL form of session.Live; $2 is now.
 const live = `revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2`
@@ -27,10 +27,14 @@ func scanSession(sc scanner) (*session.Session, error) {
 		s    session.Session
 		kind string
 		amr  string
+		auth *time.Time
 	)
 	if err := sc.Scan(&s.ID, &s.UserID, &kind, &s.CreatedAt, &s.LastSeenAt, &s.IdleExpiresAt, &s.ExpiresAt,
-		&s.IP, &s.UserAgent, &s.ClientID, &amr); err != nil {
+		&s.IP, &s.UserAgent, &s.ClientID, &amr, &auth); err != nil {
 		return nil, err
+	}
+	if auth != nil {
+		s.AuthTime = auth.UTC()
 	}
 	if amr != "" {
 		s.AMR = strings.Fields(amr)
@@ -52,10 +56,10 @@ func (s *Store) CreateSession(ctx context.Context, ss *session.Session, secretHa
 		return authd.Invalid("secret_hash", "invalid", "secret hash must be 32 bytes")
 	}
 	_, err := s.exec(ctx, "create session", `INSERT INTO sessions
-		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr, auth_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		ss.ID, secretHash, ss.UserID, string(ss.Kind), ss.CreatedAt, ss.LastSeenAt,
-		ss.IdleExpiresAt, ss.ExpiresAt, ss.IP, ss.UserAgent, ss.ClientID, strings.Join(ss.AMR, " "), nullTime(ss.RevokedAt))
+		ss.IdleExpiresAt, ss.ExpiresAt, ss.IP, ss.UserAgent, ss.ClientID, strings.Join(ss.AMR, " "), nullTime(ss.AuthTime), nullTime(ss.RevokedAt))
 	return err
 }
 

@@ -17,7 +17,7 @@ import (
 // token's UsedAt), so the scripts never parse the rest. An empty time field
 // is the zero time.
 //
-//	session: lastSeen|idleExpires|created|expires|<kind><id><userID><ip><userAgent>[<clientID>[<amr>]]
+//	session: lastSeen|idleExpires|created|expires|<kind><id><userID><ip><userAgent>[<clientID>[<amr>[<authTime>]]]
 //	refresh: used|generation|issued|expires|<sessionID><userID><clientID><scope>
 //
 // A session's clientID came later: records written before it end after
@@ -58,6 +58,7 @@ func encodeSession(s *session.Session) string {
 	b = appendStr(b, s.UserAgent)
 	b = appendStr(b, s.ClientID)
 	b = appendStr(b, strings.Join(s.AMR, " "))
+	b = appendStr(b, authTime(s.AuthTime))
 	return string(b)
 }
 
@@ -159,6 +160,15 @@ func decodeSession(v string) (*session.Session, error) {
 			s.AMR = strings.Fields(amr)
 		}
 	}
+	if d.more() {
+		if v := d.str(); v != "" {
+			us, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, errCorrupt
+			}
+			s.AuthTime = time.UnixMicro(us).UTC()
+		}
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
@@ -180,4 +190,13 @@ func decodeRefresh(v string, hash []byte) (*refresh.Refresh, error) {
 		return nil, err
 	}
 	return rt, nil
+}
+
+// authTime is a session's AuthTime as its record field: Unix
+// microseconds, or empty for none.
+func authTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
 }

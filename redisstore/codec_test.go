@@ -24,6 +24,8 @@ func TestDecodeSessionFormats(t *testing.T) {
 	withClient.ClientID = "app:1|x"
 	withAMR := withClient
 	withAMR.AMR = []string{"pwd", "otp", "mfa"}
+	withAuth := withAMR
+	withAuth.AuthTime = t0
 	const times = "1893553505123456|1893555305123456|1893553445123456|1893639845123456|"
 	const fields = "6:cookie5:sid-16:user-19:192.0.2.16:UA|1:2"
 	tests := []struct {
@@ -37,7 +39,10 @@ func TestDecodeSessionFormats(t *testing.T) {
 		{"trailing garbage", times + fields + "7:app:1|xy", nil},
 		{"empty AMR", times + fields + "7:app:1|x0:", &withClient},
 		{"AMR", times + fields + "7:app:1|x11:pwd otp mfa", &withAMR},
-		{"a field too many", times + fields + "7:app:1|x0:0:", nil},
+		{"empty auth time", times + fields + "7:app:1|x11:pwd otp mfa0:", &withAMR},
+		{"auth time", times + fields + "7:app:1|x11:pwd otp mfa16:1893553445123456", &withAuth},
+		{"bad auth time", times + fields + "7:app:1|x11:pwd otp mfa3:abc", nil},
+		{"a field too many", times + fields + "7:app:1|x0:0:0:", nil},
 		{"cut ClientID", times + fields + "8:app:1|x", nil},
 		{"cut before the UA", times + "6:cookie5:sid-16:user-19:192.0.2.1", nil},
 	}

@@ -124,6 +124,10 @@ func (m *Manager) Create(ctx context.Context, userID string, kind Kind, meta Met
 	if len(s.AMR) == 0 {
 		s.AMR = []string{AMRPassword}
 	}
+	s.AuthTime = now
+	if !meta.AuthTime.IsZero() && meta.AuthTime.Before(now) {
+		s.AuthTime = meta.AuthTime.UTC().Truncate(time.Microsecond)
+	}
 	s.IdleExpiresAt = minTime(now.Add(pol.IdleTimeout), s.ExpiresAt)
 	if err := m.store.CreateSession(ctx, s, hash[:]); err != nil {
 		return "", nil, fmt.Errorf("create session: %w", err)

@@ -2,6 +2,7 @@ package session
 
 import (
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -18,6 +19,9 @@ type Meta struct {
 	// AMR is stored as Session.AMR (how the user authenticated); nil is
 	// a password sign-in.
 	AMR []string
+	// AuthTime is stored as Session.AuthTime; zero: the session's
+	// creation (a sign-in now).
+	AuthTime time.Time
 }
 
 // Limits of what is kept of each Meta field, in bytes.
@@ -35,7 +39,7 @@ const (
 // for a harmless request: PostgreSQL rejects invalid UTF-8 and NUL in
 // text), nor log lines or pages show what it was not.
 func (m Meta) Clean() Meta {
-	return Meta{IP: clean(m.IP, maxIP), UserAgent: clean(m.UserAgent, maxUserAgent), ClientID: m.ClientID, AMR: m.AMR}
+	return Meta{IP: clean(m.IP, maxIP), UserAgent: clean(m.UserAgent, maxUserAgent), ClientID: m.ClientID, AMR: m.AMR, AuthTime: m.AuthTime}
 }
 
 // clean implements Meta.Clean for one field of at most max bytes.

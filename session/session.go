@@ -44,8 +44,22 @@ type Session struct {
 	// ["pwd","otp","mfa"], ["hwk","user","mfa"]); AAL derives the
 	// assurance level from it. Nil for sessions stored before authd
 	// recorded it: they were password sign-ins.
-	AMR       []string
+	AMR []string
+	// AuthTime is when the user proved who they are for this session:
+	// its CreatedAt for a sign-in; for an app's session opened by the
+	// code flow, the sign-in of the browser session that approved it
+	// (OIDC auth_time). Step-up checks it. Zero for sessions stored
+	// before authd recorded it (then CreatedAt counts).
+	AuthTime  time.Time
 	RevokedAt time.Time // zero while the session is live
+}
+
+// AuthenticatedAt is AuthTime, or CreatedAt for sessions without one.
+func (s *Session) AuthenticatedAt() time.Time {
+	if s.AuthTime.IsZero() {
+		return s.CreatedAt
+	}
+	return s.AuthTime
 }
 
 // AAL is the session's authenticator assurance level (NIST SP 800-63B-4

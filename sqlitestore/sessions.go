@@ -13,7 +13,7 @@ import (
 
 // sessionCols are the columns scanSession reads. revoked_at is not among
 // them: every query that returns sessions returns only live ones.
-const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr`
+const sessionCols = `id, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr, auth_at`
 
 // live is the SQL form of session.Live; its two parameters are now, twice.
 const live = `revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?`
@@ -28,9 +28,13 @@ func scanSession(sc scanner) (*session.Session, error) {
 		kind                               string
 		created, seen, idleExpires, expire int64
 		amr                                string
+		authAt                             sql.NullInt64
 	)
-	if err := sc.Scan(&s.ID, &s.UserID, &kind, &created, &seen, &idleExpires, &expire, &s.IP, &s.UserAgent, &s.ClientID, &amr); err != nil {
+	if err := sc.Scan(&s.ID, &s.UserID, &kind, &created, &seen, &idleExpires, &expire, &s.IP, &s.UserAgent, &s.ClientID, &amr, &authAt); err != nil {
 		return nil, err
+	}
+	if authAt.Valid {
+		s.AuthTime = fromMicros(authAt.Int64)
 	}
 	if amr != "" {
 		s.AMR = strings.Fields(amr)
@@ -51,15 +55,19 @@ func (s *Store) CreateSession(ctx context.Context, ss *session.Session, secretHa
 	if len(secretHash) != 32 {
 		return authd.Invalid("secret_hash", "invalid", "secret hash must be 32 bytes")
 	}
+	var authAt any // NULL: unknown
+	if !ss.AuthTime.IsZero() {
+		authAt = micros(ss.AuthTime)
+	}
 	var revoked any // NULL while live
 	if !ss.RevokedAt.IsZero() {
 		revoked = micros(ss.RevokedAt)
 	}
 	_, err := s.exec(ctx, "create session", `INSERT INTO sessions
-		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(id, secret_hash, user_id, kind, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, client_id, amr, auth_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ss.ID, secretHash, ss.UserID, string(ss.Kind), micros(ss.CreatedAt), micros(ss.LastSeenAt),
-		micros(ss.IdleExpiresAt), micros(ss.ExpiresAt), ss.IP, ss.UserAgent, ss.ClientID, strings.Join(ss.AMR, " "), revoked)
+		micros(ss.IdleExpiresAt), micros(ss.ExpiresAt), ss.IP, ss.UserAgent, ss.ClientID, strings.Join(ss.AMR, " "), authAt, revoked)
 	return err
 }
 

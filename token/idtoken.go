@@ -60,6 +60,9 @@ type IDClaims struct {
 	// AMR are the authentication methods (amr, RFC 8176 values such as
 	// "pwd"); empty: omitted.
 	AMR []string
+	// ACR is the assurance level the authentication meets (acr, §2);
+	// empty: omitted.
+	ACR string
 	// AuthTime is when the user authenticated (auth_time, §2). Required:
 	// authd always knows it, and §3.1.2.1 requires the claim when the
 	// client sent max_age.
@@ -85,6 +88,7 @@ type idWire struct {
 	SessionID     string   `json:"sid,omitempty"`
 	ATHash        string   `json:"at_hash,omitempty"`
 	AMR           []string `json:"amr,omitempty"`
+	ACR           string   `json:"acr,omitempty"`
 	Email         string   `json:"email,omitempty"`
 	EmailVerified *bool    `json:"email_verified,omitempty"`
 }
@@ -109,7 +113,7 @@ func (i *Issuer) IssueID(c IDClaims) (string, error) {
 	w := &idWire{
 		Issuer: i.URL, Subject: c.Subject, Audience: c.Audience,
 		AuthTime: c.AuthTime.Unix(), Nonce: c.Nonce, SessionID: c.SessionID,
-		AMR: c.AMR, Email: c.Email, EmailVerified: c.EmailVerified,
+		AMR: c.AMR, ACR: c.ACR, Email: c.Email, EmailVerified: c.EmailVerified,
 	}
 	if c.AccessToken != "" {
 		h, err := ATHash(alg, c.AccessToken)

@@ -42,6 +42,10 @@ type Grant struct {
 	// NotAfter caps the token's expiry (the session's own end), so a
 	// token never outlives its session.
 	NotAfter time.Time
+	// AMR and ACR are how the session's user authenticated (amr, acr;
+	// RFC 9068 §2.2.1); empty: omitted.
+	AMR []string
+	ACR string
 }
 
 // Issue signs an access token for g and returns it with its expiry.
@@ -71,6 +75,7 @@ func (i *Issuer) Issue(g Grant) (string, time.Time, error) {
 		Issuer: i.URL, Subject: g.UserID, Audience: i.Audience,
 		ExpiresAt: exp.Unix(), IssuedAt: iat.Unix(),
 		ID: rand.Text(), SessionID: g.SessionID, ClientID: g.ClientID, Scope: g.Scope,
+		AMR: g.AMR, ACR: g.ACR,
 	})
 	// RFC 9068 §2.1: typ is at+jwt, so an access token can never be
 	// mistaken for an ID token or another JWT.

@@ -47,6 +47,11 @@ type Claims struct {
 	SessionID string `json:"sid"`
 	ClientID  string `json:"client_id"`
 	Scope     string `json:"scope"`
+	// AMR and ACR say how the user authenticated when the session began
+	// (RFC 9068 §2.2.1, RFC 8176): e.g. ["pwd","otp","mfa"] and
+	// "urn:authd:aal2". Empty for client credentials.
+	AMR []string `json:"amr"`
+	ACR string   `json:"acr"`
 }
 
 // wireClaims is the JSON form. Numeric dates are numericDate so a string
@@ -63,6 +68,8 @@ type wireClaims struct {
 	SessionID string           `json:"sid"`
 	ClientID  string           `json:"client_id"`
 	Scope     string           `json:"scope,omitempty"`
+	AMR       []string         `json:"amr,omitempty"`
+	ACR       string           `json:"acr,omitempty"`
 }
 
 // numericDate is a jwt.NumericDate that must be a JSON number:
@@ -93,15 +100,17 @@ func (c *wireClaims) GetAudience() (jwt.ClaimStrings, error) { return c.Audience
 // issueClaims is what Issue signs: aud as a single string keeps the token
 // short (RFC 7519 §4.1.3 allows either form).
 type issueClaims struct {
-	Issuer    string `json:"iss"`
-	Subject   string `json:"sub"`
-	Audience  string `json:"aud"`
-	ExpiresAt int64  `json:"exp"`
-	IssuedAt  int64  `json:"iat"`
-	ID        string `json:"jti"`
-	SessionID string `json:"sid,omitempty"`
-	ClientID  string `json:"client_id"`
-	Scope     string `json:"scope,omitempty"`
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  string   `json:"aud"`
+	ExpiresAt int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	ID        string   `json:"jti"`
+	SessionID string   `json:"sid,omitempty"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
 }
 
 func (c *issueClaims) GetExpirationTime() (*jwt.NumericDate, error) {

@@ -183,7 +183,7 @@ func (v *Verifier) parse(tok string, parser *jwt.Parser) (*Claims, string, error
 	return &Claims{
 		Issuer: wc.Issuer, Subject: wc.Subject, Audience: wc.Audience,
 		ExpiresAt: wc.ExpiresAt.Time, IssuedAt: wc.IssuedAt.Time,
-		ID: wc.ID, SessionID: wc.SessionID, ClientID: wc.ClientID, Scope: wc.Scope,
+		ID: wc.ID, SessionID: wc.SessionID, ClientID: wc.ClientID, Scope: wc.Scope, AMR: wc.AMR, ACR: wc.ACR,
 	}, kid, nil
 }
 

@@ -437,7 +437,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authzRequ
 	err := s.cfg.Tokens.Codes.CreateCode(r.Context(), &authcode.Code{
 		Hash: sum[:], ClientID: ar.client.ID, RedirectURI: ar.redirectSent, Challenge: ar.challenge,
 		UserID: c.UserID, Scope: strings.Join(ar.scope, " "), Nonce: ar.nonce,
-		AuthTime: c.sess.CreatedAt, AMR: "pwd", BrowserSession: c.SessionID,
+		AuthTime: c.sess.AuthenticatedAt(), AMR: strings.Join(amrOf(c.sess), " "), BrowserSession: c.SessionID,
 		CreatedAt: now, ExpiresAt: now.Add(codeTTL),
 	})
 	if err != nil {

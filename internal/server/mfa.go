@@ -189,12 +189,15 @@ func amrOf(s *session.Session) []string {
 }
 
 // recentAuth refuses a change that needs a sign-in within stepUpWindow.
+// It reads the session's AuthTime: for an app's session from the code
+// flow that is the browser's sign-in, not the code's redemption, so an
+// old browser session cannot mint a fresh-looking token to pass.
 func (s *Server) recentAuth(ctx context.Context, c *caller) error {
 	sess, err := c.load(ctx, s.cfg.Sessions)
 	if err != nil {
 		return err
 	}
-	if s.cfg.Now().Sub(sess.CreatedAt) > stepUpWindow {
+	if s.cfg.Now().Sub(sess.AuthenticatedAt()) > stepUpWindow {
 		return errReauth
 	}
 	return nil

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/client"
 	"github.com/pquerna/otp/totp"
 )
 
@@ -414,4 +416,68 @@ func TestMFABadInput(t *testing.T) {
 	if resp := h.do(req{method: "POST", path: "/v1/user/mfa/totp/confirm", cookie: s, body: `{"code":"123456"}`}); resp.StatusCode != http.StatusConflict {
 		t.Errorf("confirm when on: %d %s", resp.StatusCode, readBody(resp))
 	}
+}
+
+// TestAssuranceInTokens: an app signed in through a browser session that
+// gave two factors gets amr and acr saying so, in the ID token and the
+// access token, and keeps them across a refresh; a password-only session
+// says AAL1.
+func TestAssuranceInTokens(t *testing.T) {
+	h := newHarness(t, options{rs256: true})
+	h.register("acr@example.com")
+	a := h.newApp(client.Registration{FirstParty: true})
+	tk, _ := h.codeFlow(a, h.login("acr@example.com"))
+	if c := jwtClaims(t, tk.AccessToken); c["acr"] != "urn:authd:aal1" || fmt.Sprint(c["amr"]) != "[pwd]" {
+		t.Errorf("password-only access token acr %v amr %v", c["acr"], c["amr"])
+	}
+	secret, _ := h.enableTOTP(h.login("acr@example.com"))
+	tok := h.passwordStep("acr@example.com")
+	resp := h.secondStep(tok, totpAt(t, secret, h.clock.Now()))
+	wantStatus(t, "second step", resp, http.StatusCreated)
+	tk, _ = h.codeFlow(a, sessionCookie(resp).Value)
+	for name, raw := range map[string]string{"ID token": tk.IDToken, "access token": tk.AccessToken} {
+		c := jwtClaims(t, raw)
+		if c["acr"] != "urn:authd:aal2" || fmt.Sprint(c["amr"]) != "[pwd otp mfa]" {
+			t.Errorf("%s acr %v amr %v, want urn:authd:aal2 [pwd otp mfa]", name, c["acr"], c["amr"])
+		}
+	}
+	if len(tk.IDToken) > 1024 {
+		t.Errorf("id_token is %d bytes, want ≤ 1 KB", len(tk.IDToken))
+	}
+	resp = h.tokenForm(a, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.RefreshToken}})
+	wantStatus(t, "refresh", resp, http.StatusOK)
+	if c := jwtClaims(t, decode[codeTokens](t, resp).AccessToken); c["acr"] != "urn:authd:aal2" {
+		t.Errorf("refreshed access token acr %v", c["acr"])
+	}
+}
+
+// TestStepUpThroughAnApp: an old browser session cannot mint a fresh
+// token session through the code flow to pass the step-up: the app's
+// session keeps the browser's sign-in time (auth_time).
+func TestStepUpThroughAnApp(t *testing.T) {
+	h := newHarness(t, options{})
+	h.register("app-step@example.com")
+	browser := h.login("app-step@example.com")
+	h.clock.Advance(6 * time.Minute)
+	a := h.newApp(client.Registration{FirstParty: true})
+	fullFlow := func(cookie string) codeTokens {
+		verifier, challenge := pkce()
+		p := authzParams(a, challenge)
+		p.Set("scope", "read write")
+		q := redirectParams(t, h.authorize(cookie, p), a.RedirectURIs[0])
+		resp := h.tokenForm(a, exchangeForm(a, q.Get("code"), verifier))
+		wantStatus(t, "code exchange", resp, http.StatusOK)
+		return decode[codeTokens](t, resp)
+	}
+	tk := fullFlow(browser)
+	resp := h.do(req{method: "PUT", path: "/v1/user/password", header: map[string]string{"Authorization": "Bearer " + tk.AccessToken},
+		body: `{"current_password":"` + testPassword + `","new_password":"another long passphrase 42"}`})
+	if p := decode[mfaProblem](t, resp); resp.StatusCode != http.StatusForbidden || p.Type != "urn:authd:problem:reauthentication-required" {
+		t.Errorf("password change with a fresh app token of an old sign-in: %d %s", resp.StatusCode, p.Type)
+	}
+	// Signed in again, the app's new token may.
+	tk = fullFlow(h.login("app-step@example.com"))
+	resp = h.do(req{method: "PUT", path: "/v1/user/password", header: map[string]string{"Authorization": "Bearer " + tk.AccessToken},
+		body: `{"current_password":"` + testPassword + `","new_password":"another long passphrase 42"}`})
+	wantStatus(t, "password change after a fresh sign-in", resp, http.StatusNoContent)
 }

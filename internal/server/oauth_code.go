@@ -112,7 +112,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, form url.Valu
 			return
 		}
 	}
-	g, err := tc.Refresher.Start(ctx, ac.UserID, c.ID, ac.Scope, session.Meta{IP: s.clientIP(r), UserAgent: r.UserAgent()})
+	g, err := tc.Refresher.Start(ctx, ac.UserID, c.ID, ac.Scope, session.Meta{IP: s.clientIP(r), UserAgent: r.UserAgent(), AMR: strings.Fields(ac.AMR), AuthTime: ac.AuthTime})
 	if err != nil {
 		s.writeOAuthFailure(w, r, err)
 		return

@@ -154,7 +154,8 @@ func (s *Server) scopeOf(requested string, within []string) (string, bool) {
 func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, ti tokenIssue) {
 	tc := s.cfg.Tokens
 	sess := ti.sess
-	at, exp, err := tc.Issuer.Issue(token.Grant{UserID: ti.userID, SessionID: sess.ID, ClientID: ti.client.ID, Scope: ti.scope, NotAfter: sess.ExpiresAt})
+	at, exp, err := tc.Issuer.Issue(token.Grant{UserID: ti.userID, SessionID: sess.ID, ClientID: ti.client.ID, Scope: ti.scope, NotAfter: sess.ExpiresAt,
+		AMR: amrOf(sess), ACR: session.ACR(sess.AAL())})
 	if err != nil {
 		s.writeOAuthFailure(w, r, err)
 		return
@@ -188,7 +189,7 @@ func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, ti tokenIss
 func (s *Server) idToken(r *http.Request, ti tokenIssue, accessToken string) (string, error) {
 	c := token.IDClaims{
 		Subject: ti.userID, Audience: ti.client.ID, Nonce: ti.nonce, SessionID: ti.sess.ID,
-		AccessToken: accessToken, AMR: ti.amr, AuthTime: ti.authTime, Alg: s.idTokenAlg(ti.client),
+		AccessToken: accessToken, AMR: ti.amr, ACR: session.ACR(session.AAL(ti.amr)), AuthTime: ti.authTime, Alg: s.idTokenAlg(ti.client),
 	}
 	if slices.Contains(strings.Fields(ti.scope), "email") {
 		u, err := s.userBody(r.Context(), ti.userID)

@@ -100,6 +100,7 @@ func testCreateAndGet(t *testing.T, st session.Store) {
 	s.IP = "2001:db8::1"
 	s.ClientID = "client 'app' ✓"
 	s.AMR = []string{"pwd", "otp", "mfa"}
+	s.AuthTime = t0.Add(-time.Minute)
 	mustCreate(t, st, s, h)
 	got, err := st.SessionByHash(ctx, h, t0.Add(time.Second))
 	if err != nil {

@@ -3,6 +3,10 @@
 -- How each session was authenticated (RFC 8176 values, space-separated);
 -- '' for sessions begun before this migration (password sign-ins).
 ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
+-- When the user proved who they are for the session (OIDC auth_time):
+-- its creation for a sign-in, the approving browser session's sign-in for
+-- an app's session from the code flow. NULL before this migration.
+ALTER TABLE sessions ADD COLUMN auth_at INTEGER;
 
 -- A user's TOTP secret, sealed under the KEK; pending while confirmed_at
 -- is NULL. last_step is the last time step a code was accepted for.
