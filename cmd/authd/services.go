@@ -10,6 +10,7 @@ import (
 	"github.com/authd/authd/event"
 	"github.com/authd/authd/internal/metrics"
 	"github.com/authd/authd/internal/server"
+	"github.com/authd/authd/mfa"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/token"
@@ -26,6 +27,7 @@ type services struct {
 	events   *event.Bus
 	audit    audit.Store
 	hasher   *password.Hasher
+	mfa      mfa.Store
 	// metrics is set by serve with --metrics-addr; nil otherwise.
 	metrics *metrics.Metrics
 }
@@ -74,5 +76,5 @@ func newServices(c *config, b *Backend, log *slog.Logger, now func() time.Time, 
 		Store: b.Users, Hasher: hasher, Policy: password.Policy{MinLength: c.PasswordMinLength},
 		Sessions: sessions, Now: now, Logger: log, Email: email, Events: bus,
 	})
-	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus, audit: b.Audit, hasher: hasher}
+	return services{users: users, sessions: sessions, clients: client.NewService(b.Clients, b.Consents, now), revoked: revoked, feed: feed, events: bus, audit: b.Audit, hasher: hasher, mfa: b.MFA}
 }

@@ -86,6 +86,8 @@ var activityLabels = map[string]string{
 	"user.enabled":           "Account enabled",
 	"consent.given":          "App allowed",
 	"consent.withdrawn":      "App's access withdrawn",
+	"factor.added":           "Two-step sign-in changed: added",
+	"factor.removed":         "Two-step sign-in changed: removed",
 }
 
 type activityView struct {
