@@ -481,3 +481,49 @@ func TestStepUpThroughAnApp(t *testing.T) {
 		body: `{"current_password":"` + testPassword + `","new_password":"another long passphrase 42"}`})
 	wantStatus(t, "password change after a fresh sign-in", resp, http.StatusNoContent)
 }
+
+// TestPageTOTP: the account page sets up an authenticator app (QR code
+// and key, then a code), shows the recovery codes once, lists the session
+// with how it signed in, and removes the app again (step-up first).
+func TestPageTOTP(t *testing.T) {
+	h := newHarness(t, options{})
+	h.register("page@example.com")
+	s := h.login("page@example.com")
+	body := wantPage(t, "account", h.page("/account", s), http.StatusOK)
+	wantContains(t, "account", body, `data-testid="setup-totp"`, `Signed in with`, `Password`)
+	body = wantPage(t, "begin", h.form("/account/mfa/totp", url.Values{}, s), http.StatusOK)
+	wantContains(t, "begin", body, `data-testid="totp-qr"`, `src="data:image/png;base64,`, `action="/account/mfa/totp/confirm"`)
+	noInlineCode(t, "begin", body)
+	i := strings.Index(body, `data-secret="`)
+	if i < 0 {
+		t.Fatal("no secret on the page")
+	}
+	secret := body[i+len(`data-secret="`):]
+	secret = secret[:strings.IndexByte(secret, '"')]
+	body = wantPage(t, "wrong code", h.form("/account/mfa/totp/confirm", url.Values{"code": {"000000"}}, s), http.StatusUnauthorized)
+	wantContains(t, "wrong code", body, "That code is wrong")
+	body = wantPage(t, "confirm", h.form("/account/mfa/totp/confirm", url.Values{"code": {totpAt(t, secret, h.clock.Now())}}, s), http.StatusOK)
+	if n := strings.Count(body, `data-testid="recovery-code"`); n != 10 {
+		t.Errorf("%d recovery codes on the page, want 10", n)
+	}
+	wantContains(t, "confirm", body, `data-testid="totp-on"`, "10 recovery codes left")
+	// Shown once: the next view has none.
+	if strings.Contains(wantPage(t, "account again", h.page("/account", s), http.StatusOK), `data-testid="recovery-code"`) {
+		t.Error("recovery codes shown again")
+	}
+	// The password alone on the login page: the code step; then the code.
+	h.clock.Advance(30 * time.Second)
+	body = wantPage(t, "login", h.form("/login", url.Values{"email": {"page@example.com"}, "password": {testPassword}}, ""), http.StatusOK)
+	wantContains(t, "login", body, `data-testid="mfa-form"`)
+	i = strings.Index(body, `name="mfa_token" value="`)
+	tok := body[i+len(`name="mfa_token" value="`):]
+	tok = tok[:strings.IndexByte(tok, '"')]
+	resp := h.form("/login/mfa", url.Values{"mfa_token": {tok}, "code": {totpAt(t, secret, h.clock.Now())}}, "")
+	wantRedirect(t, "second step", resp, "/account")
+	fresh := sessionCookie(resp).Value
+	wantContains(t, "sessions", wantPage(t, "account", h.page("/account", fresh), http.StatusOK), "Password &#43; authenticator app")
+	// Removing the app needs a recent sign-in.
+	h.clock.Advance(6 * time.Minute)
+	body = wantPage(t, "remove late", h.form("/account/mfa/totp/remove", url.Values{}, fresh), http.StatusForbidden)
+	wantContains(t, "remove late", body, `data-testid="reauth"`, `/login?reauth=1`)
+}
