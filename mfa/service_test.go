@@ -28,7 +28,7 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newService(t *testing.T) (*mfa.Service, *clock) {
+func newService(t testing.TB) (*mfa.Service, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)}
 	var kek [32]byte
@@ -36,7 +36,7 @@ func newService(t *testing.T) (*mfa.Service, *clock) {
 	return mfa.New(mfa.Config{Store: memstore.New(), KEK: kek, Issuer: "authd test", Now: c.Now}), c
 }
 
-func code(t *testing.T, secret string, at time.Time) string {
+func code(t testing.TB, secret string, at time.Time) string {
 	t.Helper()
 	c, err := totp.GenerateCode(secret, at)
 	if err != nil {
