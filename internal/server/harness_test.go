@@ -21,6 +21,8 @@ import (
 	"github.com/authd/authd/jwks"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/memstore"
+	"github.com/authd/authd/mfa"
+	"github.com/authd/authd/passkey"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
@@ -100,6 +102,8 @@ type options struct {
 	throttle func(t *testing.T, name string, cfg throttle.Config) throttle.Throttler
 	// metrics observes the server (Config.Metrics); nil: none.
 	metrics server.Metrics
+	// noMFA leaves second factors and passkeys off.
+	noMFA bool
 }
 
 // cheap Argon2id parameters keep tests fast; the cost itself is tested in
@@ -178,6 +182,15 @@ func newHarness(t testing.TB, o options) *harness {
 		cfg.IPThrottle = mk(tt, "ip", throttle.Config{Free: 20, Now: c.Now})
 		cfg.MailAddrThrottle = mk(tt, "mail", throttle.Config{Free: 2, BaseDelay: 20 * time.Minute, MaxDelay: time.Hour, Now: c.Now})
 		cfg.MailIPThrottle = mk(tt, "mailip", throttle.Config{Free: 19, BaseDelay: time.Minute, MaxDelay: time.Hour, Now: c.Now})
+	}
+	if ms, ok := st.(mfa.Store); ok && !o.noMFA {
+		cfg.MFA = mfa.New(mfa.Config{Store: ms, Issuer: "authd.test", Now: c.Now})
+		pk, err := passkey.New(passkey.Config{RPID: "authd.test", RPDisplayName: "authd", Origins: []string{issuerURL},
+			MFA: cfg.MFA, Users: users, Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Passkeys = pk
 	}
 	cfg.NotifyNewDevice = o.notifyNewDevice
 	cfg.Metrics = o.metrics
