@@ -1157,6 +1157,8 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 		c.check("POST /v1/session", rq.do(req{method: "POST", path: "/v1/session", body: `{"email":"unverified@example.com","password":"` + testPassword + `"}`}), http.StatusForbidden)
 	}
 
+	oaProbeFactors(t, c)
+
 	for key := range c.ops {
 		if !c.probed[key] {
 			t.Errorf("%s: documented but never probed by this test", key)
@@ -1197,7 +1199,11 @@ func TestOpenAPIMethodNotAllowed(t *testing.T) {
 			}
 		}
 		path := strings.NewReplacer("{id}", "x", "{path}", "x").Replace(p)
-		resp := h.do(req{method: "PATCH", path: path})
+		method := "PATCH" // a method the path does not serve
+		if want["PATCH"] {
+			method = "PUT"
+		}
+		resp := h.do(req{method: method, path: path})
 		got := map[string]bool{}
 		for _, m := range strings.Split(resp.Header.Get("Allow"), ",") {
 			if m = strings.TrimSpace(m); m != "" {
@@ -1205,11 +1211,11 @@ func TestOpenAPIMethodNotAllowed(t *testing.T) {
 			}
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("PATCH %s: Allow %q, want the documented %v", path, resp.Header.Get("Allow"), slices.Sorted(oaKeys(want)))
+			t.Errorf("%s %s: Allow %q, want the documented %v", method, path, resp.Header.Get("Allow"), slices.Sorted(oaKeys(want)))
 		}
 		// Check the answer against the shared MethodNotAllowed response.
-		c.ops["PATCH "+p] = map[string]any{"responses": map[string]any{"405": map[string]any{"$ref": "#/components/responses/MethodNotAllowed"}}}
-		c.check("PATCH "+p, resp, http.StatusMethodNotAllowed)
+		c.ops[method+" "+p] = map[string]any{"responses": map[string]any{"405": map[string]any{"$ref": "#/components/responses/MethodNotAllowed"}}}
+		c.check(method+" "+p, resp, http.StatusMethodNotAllowed)
 	}
 }
 
