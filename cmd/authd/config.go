@@ -52,6 +52,8 @@ type config struct {
 	ShutdownTimeout    time.Duration
 	ShutdownDelay      time.Duration
 	Issuer             string
+	WebAuthnRPID       string
+	WebAuthnOrigins    string
 	Audience           string
 	AccessTokenTTL     time.Duration
 	RefreshLifetime    time.Duration
@@ -119,6 +121,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.ThrottleMaxDelay, "throttle-max-delay", 15*time.Minute, "longest delay (never a permanent lock-out)")
 	fs.IntVar(&c.ThrottleIPv6Prefix, "throttle-ipv6-prefix", 64, "IPv6 clients share a per-IP budget per prefix of this length (IPv4: per address)")
 	fs.StringVar(&c.Issuer, "issuer", "", "iss of access tokens and base URL of the OAuth metadata (default: http(s)://<addr>)")
+	fs.StringVar(&c.WebAuthnRPID, "webauthn-rp-id", "", "passkeys' relying party ID: a domain, the origins' host or a registrable suffix of it (default: the issuer's host; passkeys are off if that is an IP address)")
+	fs.StringVar(&c.WebAuthnOrigins, "webauthn-origins", "", "comma-separated origins (scheme://host[:port]) passkey ceremonies may run on (default: the issuer's)")
 	fs.StringVar(&c.Audience, "audience", "authd", "aud of access tokens")
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", 10*time.Second, "a just-rotated refresh token may be redeemed again this long (two tabs refreshing at once); 0 disables")
 	fs.DurationVar(&c.KeyRotation, "key-rotation-interval", 0, "rotate the signing key this often (0: only by 'authd keys rotate')")

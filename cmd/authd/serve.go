@@ -150,6 +150,10 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.mfa = openMFA(b, m.tm.kek, issuerURL)
 	m.sweeps = append(m.sweeps, m.mfa.Sweep) // expired sign-in challenges
+	passkeys, err := openPasskeys(c, m.mfa, m.svc.users, issuerURL, log)
+	if err != nil {
+		return err
+	}
 	signer, err := m.tm.ring.Signer()
 	if err != nil {
 		return err
@@ -171,6 +175,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Events:             m.svc.events,
 		Audit:              b.Audit,
 		MFA:                m.mfa,
+		Passkeys:           passkeys,
 		Logger:             log,
 	}
 	if m.metrics != nil {

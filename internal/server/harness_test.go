@@ -22,6 +22,7 @@ import (
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/memstore"
 	"github.com/authd/authd/mfa"
+	"github.com/authd/authd/passkey"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/session"
@@ -103,6 +104,8 @@ type options struct {
 	throttle func(t *testing.T, name string, cfg throttle.Config) throttle.Throttler
 	// metrics observes the server (Config.Metrics); nil: none.
 	metrics server.Metrics
+	// noMFA leaves second factors and passkeys off.
+	noMFA bool
 }
 
 // cheap Argon2id parameters keep tests fast; the cost itself is tested in
@@ -182,10 +185,19 @@ func newHarness(t testing.TB, o options) *harness {
 		cfg.MailAddrThrottle = mk(tt, "mail", throttle.Config{Free: 2, BaseDelay: 20 * time.Minute, MaxDelay: time.Hour, Now: c.Now})
 		cfg.MailIPThrottle = mk(tt, "mailip", throttle.Config{Free: 19, BaseDelay: time.Minute, MaxDelay: time.Hour, Now: c.Now})
 	}
-	var kek [32]byte
-	copy(kek[:], "harness key-encryption key......")
-	mf := mfa.New(mfa.Config{Store: st, KEK: kek, Issuer: "authd.test", Now: c.Now})
-	cfg.MFA = mf
+	var mf *mfa.Service
+	if ms, ok := st.(mfa.Store); ok && !o.noMFA {
+		var kek [32]byte
+		copy(kek[:], "harness key-encryption key......")
+		mf = mfa.New(mfa.Config{Store: ms, KEK: kek, Issuer: "authd.test", Now: c.Now})
+		cfg.MFA = mf
+		pk, err := passkey.New(passkey.Config{RPID: "authd.test", RPDisplayName: "authd", Origins: []string{issuerURL},
+			MFA: cfg.MFA, Users: users, Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Passkeys = pk
+	}
 	cfg.NotifyNewDevice = o.notifyNewDevice
 	cfg.Metrics = o.metrics
 	if o.trusted != "" {

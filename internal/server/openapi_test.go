@@ -1191,6 +1191,7 @@ func TestOpenAPIResponsesMatchServer(t *testing.T) {
 		c.check("POST /v1/user/mfa/totp", mh.do(req{method: "POST", path: "/v1/user/mfa/totp", cookie: ms}), http.StatusForbidden)
 		c.check("POST /v1/user/mfa/recovery-codes", mh.do(req{method: "POST", path: "/v1/user/mfa/recovery-codes", cookie: ms}), http.StatusForbidden)
 	}
+	oaProbeFactors(t, c)
 
 	for key := range c.ops {
 		if !c.probed[key] {
@@ -1232,7 +1233,11 @@ func TestOpenAPIMethodNotAllowed(t *testing.T) {
 			}
 		}
 		path := strings.NewReplacer("{id}", "x", "{path}", "x").Replace(p)
-		resp := h.do(req{method: "PATCH", path: path})
+		method := "PATCH" // a method the path does not serve
+		if want["PATCH"] {
+			method = "PUT"
+		}
+		resp := h.do(req{method: method, path: path})
 		got := map[string]bool{}
 		for _, m := range strings.Split(resp.Header.Get("Allow"), ",") {
 			if m = strings.TrimSpace(m); m != "" {
@@ -1240,11 +1245,11 @@ func TestOpenAPIMethodNotAllowed(t *testing.T) {
 			}
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("PATCH %s: Allow %q, want the documented %v", path, resp.Header.Get("Allow"), slices.Sorted(oaKeys(want)))
+			t.Errorf("%s %s: Allow %q, want the documented %v", method, path, resp.Header.Get("Allow"), slices.Sorted(oaKeys(want)))
 		}
 		// Check the answer against the shared MethodNotAllowed response.
-		c.ops["PATCH "+p] = map[string]any{"responses": map[string]any{"405": map[string]any{"$ref": "#/components/responses/MethodNotAllowed"}}}
-		c.check("PATCH "+p, resp, http.StatusMethodNotAllowed)
+		c.ops[method+" "+p] = map[string]any{"responses": map[string]any{"405": map[string]any{"$ref": "#/components/responses/MethodNotAllowed"}}}
+		c.check(method+" "+p, resp, http.StatusMethodNotAllowed)
 	}
 }
 

@@ -130,6 +130,8 @@ type pageData struct {
 	// MFAToken: the login page shows its second step (the code form)
 	// for this sign-in challenge.
 	MFAToken string
+	// Passkeys: the login page offers signing in with a passkey.
+	Passkeys bool
 	// MFA is the account page's second-factor section.
 	MFA *mfaView
 	// Activity is the account page's recent security activity.

@@ -82,6 +82,9 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			At: e.At.UTC(), AtS: e.At.UTC().Format("2 Jan 2006, 15:04 UTC")})
 	}
 	d.Scripts = []string{"/static/account.js"}
+	if d.MFA != nil && d.MFA.PasskeysOn {
+		d.Scripts = append(d.Scripts, "/static/passkeys.js")
+	}
 	s.render(w, r, status, "account", d)
 }
 

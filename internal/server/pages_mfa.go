@@ -25,8 +25,10 @@ type mfaView struct {
 	RecoveryCodes []string
 	// Reauth: the last change needs a fresh sign-in (the alert links to it).
 	Reauth bool
-	// Passkeys are the user's passkeys (pages_passkeys.go).
-	Passkeys []passkeyView
+	// Passkeys are the user's passkeys (pages_passkeys.go); PasskeysOn:
+	// the server offers passkeys at all.
+	Passkeys   []passkeyView
+	PasskeysOn bool
 }
 
 type enrollView struct {

@@ -79,6 +79,7 @@ func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
 	if h := q.Get("login_hint"); len(h) <= 254 && utf8.ValidString(h) && !strings.ContainsFunc(h, unicode.IsControl) {
 		d.Email = h // OIDC Core §3.1.2.1 login_hint: prefilled, never trusted
 	}
+	s.offerPasskeys(d)
 	s.render(w, r, http.StatusOK, "login", d)
 }
 
@@ -113,10 +114,20 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 			s.pageFailure(w, r, err)
 			return
 		}
+		s.offerPasskeys(d)
 		s.render(w, r, status, "login", d)
 		return
 	}
 	s.seeOther(w, r, cmp.Or(d.ReturnTo, "/account"))
+}
+
+// offerPasskeys puts the passkey sign-in on the login page (its script,
+// web/static/passkeys.js, runs the ceremony through the JSON API).
+func (s *Server) offerPasskeys(d *pageData) {
+	if s.cfg.Passkeys != nil && d.MFAToken == "" {
+		d.Passkeys = true
+		d.Scripts = append(d.Scripts, "/static/passkeys.js")
+	}
 }
 
 // returnFormActions: a login on the way back to /oauth2/authorize ends

@@ -108,7 +108,7 @@ func TestPagesRender(t *testing.T) {
 		{"/register", "", []string{`<form method="post" action="/register"`, `<label for="email">`, `<label for="password">`,
 			`autocomplete="email"`, `autocomplete="new-password"`}},
 		{"/login", "", []string{`<form method="post" action="/login"`, `<label for="email">`, `<label for="password">`,
-			`autocomplete="email"`, `autocomplete="current-password"`}},
+			`autocomplete="username webauthn"`, `autocomplete="current-password"`}},
 		{"/account", cookie, []string{`alice@example.com`, `<form method="post" action="/account/password"`,
 			`<label for="current_password">`, `<label for="new_password">`, `autocomplete="current-password"`,
 			`autocomplete="new-password"`, `autocomplete="username"`, `This device`, `<form method="post" action="/logout"`,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/authd/authd"
 	"github.com/authd/authd/mfa"
+	"github.com/authd/authd/passkey"
 	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/token"
 	"github.com/authd/authd/user"
@@ -113,7 +114,20 @@ func classify(ctx context.Context, err error) outcome {
 	var te *authd.ThrottledError
 	var sf *secondFactorError
 	var ic *invalidCodeError
+	var pr *passkeyRegError
 	switch {
+	case errors.As(err, &pr):
+		return outcome{
+			problem: problem{Type: problemType("passkey-invalid"), Title: "Passkey not accepted", Status: http.StatusBadRequest,
+				Detail: "The passkey could not be verified, or the ceremony is unknown, expired or used. Start again."},
+			form: formAnswer{status: http.StatusBadRequest, alert: "The passkey could not be added. Please try again."},
+		}
+	case errors.Is(err, passkey.ErrInvalid), errors.Is(err, passkey.ErrCeremony):
+		return outcome{
+			problem: problem{Type: problemType("passkey-invalid"), Title: "Passkey not accepted", Status: http.StatusUnauthorized,
+				Detail: "The passkey could not be verified, is not registered here, or the ceremony is unknown, expired or used. Start again."},
+			form: formAnswer{status: http.StatusUnauthorized, alert: "That passkey did not work. Try again, or sign in with your password."},
+		}
 	case errors.As(err, &sf):
 		return outcome{
 			problem: problem{Type: problemType("mfa-required"), Title: "Second factor required", Status: http.StatusUnauthorized,

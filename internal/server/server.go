@@ -18,6 +18,7 @@ import (
 
 	"github.com/authd/authd/event"
 	"github.com/authd/authd/mfa"
+	"github.com/authd/authd/passkey"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/token"
@@ -65,6 +66,9 @@ type Config struct {
 	// MFA enables second factors (TOTP, recovery codes) and passkey
 	// storage; nil: accounts have none.
 	MFA *mfa.Service
+	// Passkeys enables passkey registration and sign-in (WebAuthn); it
+	// needs MFA (its credentials and ceremonies live there). nil: none.
+	Passkeys *passkey.Service
 	// RegistrationClosed makes POST /v1/users answer 403.
 	RegistrationClosed bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
@@ -197,6 +201,15 @@ func (s *Server) routes() {
 		api("POST /v1/user/mfa/totp/confirm", s.authed(s.fullAccess(s.handleConfirmTOTP)))
 		api("DELETE /v1/user/mfa/totp", s.authed(s.fullAccess(s.handleDisableTOTP)))
 		api("POST /v1/user/mfa/recovery-codes", s.authed(s.fullAccess(s.handleNewRecoveryCodes)))
+		if s.cfg.Passkeys != nil {
+			api("POST /v1/user/passkeys/register/begin", s.authed(s.fullAccess(s.handleBeginPasskeyRegistration)))
+			api("POST /v1/user/passkeys/register/finish", s.authed(s.fullAccess(s.handleFinishPasskeyRegistration)))
+			api("GET /v1/user/passkeys", s.authed(s.fullAccess(s.handleListPasskeys)))
+			api("PATCH /v1/user/passkeys/{id}", s.authed(s.fullAccess(s.handleRenamePasskey)))
+			api("DELETE /v1/user/passkeys/{id}", s.authed(s.fullAccess(s.handleDeletePasskey)))
+			api("POST /v1/passkeys/login/begin", s.handleBeginPasskeyLogin)
+			api("POST /v1/passkeys/login/finish", s.handleFinishPasskeyLogin)
+		}
 	}
 	if s.cfg.Tokens != nil {
 		api("POST /oauth2/token", s.handleToken)
