@@ -527,3 +527,32 @@ func TestPageTOTP(t *testing.T) {
 	body = wantPage(t, "remove late", h.form("/account/mfa/totp/remove", url.Values{}, fresh), http.StatusForbidden)
 	wantContains(t, "remove late", body, `data-testid="reauth"`, `/login?reauth=1`)
 }
+
+// TestPasskeyCeremonyLimit: anonymous sign-in ceremonies (each a stored
+// challenge) are limited per client IP: a flood gets 429, another IP is
+// not affected, and the bucket refills.
+func TestPasskeyCeremonyLimit(t *testing.T) {
+	h := newHarness(t, options{})
+	begin := func(ip string) int {
+		return h.do(req{method: "POST", path: "/v1/passkeys/login/begin", body: `{}`, remote: ip + ":1234"}).StatusCode
+	}
+	ok, limited := 0, 0
+	for range 100 {
+		switch begin("198.51.100.7") {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			limited++
+		}
+	}
+	if ok != 30 || limited != 70 {
+		t.Errorf("100 ceremonies from one IP: %d begun, %d refused; want 30 and 70", ok, limited)
+	}
+	if st := begin("198.51.100.8"); st != http.StatusOK {
+		t.Errorf("another IP: %d", st)
+	}
+	h.clock.Advance(2 * time.Second)
+	if st := begin("198.51.100.7"); st != http.StatusOK {
+		t.Errorf("after 2 s: %d", st)
+	}
+}

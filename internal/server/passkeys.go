@@ -246,7 +246,14 @@ func (s *Server) handleDeletePasskey(w http.ResponseWriter, r *http.Request, c *
 // --- signing in ---
 
 // handleBeginPasskeyLogin is POST /v1/passkeys/login/begin.
+// Anyone may ask, so asking is rate-limited per client IP (each answer
+// is a challenge stored for 5 minutes): 30 at once, then one per 2 s.
 func (s *Server) handleBeginPasskeyLogin(w http.ResponseWriter, r *http.Request) {
+	if ok, wait := s.ceremonies.allow(s.ipBucket(s.clientIP(r))); !ok {
+		s.throttleRefused("passkey_ceremonies")
+		s.writeError(w, r, &authd.ThrottledError{RetryAfter: wait})
+		return
+	}
 	tok, opts, err := s.cfg.Passkeys.BeginLogin(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)

@@ -112,6 +112,8 @@ type Server struct {
 	// allScopes is every scope authd grants, space-separated: a cookie
 	// session's scope, and what fullAccess asks of a token.
 	allScopes string
+	// ceremonies limits anonymous passkey sign-in ceremonies per IP.
+	ceremonies *rateLimit
 }
 
 // New returns a Server.
@@ -138,7 +140,8 @@ func New(cfg Config) *Server {
 		cfg.DeviceKey = make([]byte, 32)
 		rand.Read(cfg.DeviceKey)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), mailJobs: make(chan struct{}, mailJobs)}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), mailJobs: make(chan struct{}, mailJobs),
+		ceremonies: newRateLimit(30, 2*time.Second, cfg.Now)}
 	if cfg.Tokens != nil {
 		s.allScopes = strings.Join(cfg.Tokens.Scopes, " ")
 	}
