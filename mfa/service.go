@@ -234,6 +234,12 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) error {
 	if err != nil {
 		return fmt.Errorf("read TOTP secret: %w", err)
 	}
+	return s.verifyTOTP(ctx, t, code)
+}
+
+// verifyTOTP is VerifyTOTP for the user's confirmed secret t.
+func (s *Service) verifyTOTP(ctx context.Context, t *TOTP, code string) error {
+	userID := t.UserID
 	secret, err := s.open(userID, t.Secret)
 	if err != nil {
 		return err
@@ -317,11 +323,21 @@ func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) erro
 
 // Verify checks a second-factor code of either kind — six digits are a
 // TOTP code, anything else a recovery code — and returns the AMR value
-// it proves ("otp" or "rc").
-func (s *Service) Verify(ctx context.Context, userID, code string) (string, error) {
+// it proves ("otp" or "rc"). since is when the sign-in it finishes
+// began: a factor turned on after that (off and on again, with a new
+// secret and new codes) answers ErrNoTOTP, so a sign-in begun under the
+// old one cannot be finished with the new one.
+func (s *Service) Verify(ctx context.Context, userID, code string, since time.Time) (string, error) {
+	t, err := s.cfg.Store.GetTOTP(ctx, userID)
+	if errors.Is(err, authd.ErrNotFound) || (err == nil && (!t.Confirmed() || t.ConfirmedAt.After(since))) {
+		return "", ErrNoTOTP
+	}
+	if err != nil {
+		return "", fmt.Errorf("read TOTP secret: %w", err)
+	}
 	code = strings.TrimSpace(code)
 	if len(code) == Digits {
-		return "otp", s.VerifyTOTP(ctx, userID, code)
+		return "otp", s.verifyTOTP(ctx, t, code)
 	}
 	return "rc", s.UseRecoveryCode(ctx, userID, code)
 }
@@ -418,6 +434,26 @@ func (s *Service) FailChallenge(ctx context.Context, token string) (int, error) 
 		return 0, authd.ErrNotFound
 	}
 	return s.cfg.Store.FailChallenge(ctx, h, MaxAttempts)
+}
+
+// ReserveAttempt counts an answer to the challenge before it is checked,
+// in one store statement, and returns how many more it takes after this
+// one; authd.ErrNotFound once MaxAttempts were counted (the challenge is
+// then void). Parallel answers each take their own attempt, so at most
+// MaxAttempts codes are ever checked against one challenge.
+func (s *Service) ReserveAttempt(ctx context.Context, token string) (int, error) {
+	h, ok := hashToken(token)
+	if !ok {
+		return 0, authd.ErrNotFound
+	}
+	left, err := s.cfg.Store.FailChallenge(ctx, h, MaxAttempts+1)
+	if err != nil {
+		return 0, err
+	}
+	if left == 0 {
+		return 0, authd.ErrNotFound // the (MaxAttempts+1)th: void, deleted
+	}
+	return left - 1, nil
 }
 
 // Sweep deletes expired challenges.

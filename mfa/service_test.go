@@ -197,13 +197,13 @@ func TestRecoveryCodes(t *testing.T) {
 	enroll(t, s, c, "other")
 	// Typed differently: upper case, spaces, no dashes, confusable letters.
 	typed := strings.ToUpper(strings.ReplaceAll(codes[0], "-", " "))
-	if amr, err := s.Verify(ctx, "u", typed); err != nil || amr != "rc" {
+	if amr, err := s.Verify(ctx, "u", typed, c.Now()); err != nil || amr != "rc" {
 		t.Fatalf("Verify(recovery code as typed %q) = %q, %v", typed, amr, err)
 	}
-	if _, err := s.Verify(ctx, "u", codes[0]); !errors.Is(err, mfa.ErrInvalidCode) {
+	if _, err := s.Verify(ctx, "u", codes[0], c.Now()); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Errorf("a recovery code twice = %v, want ErrInvalidCode", err)
 	}
-	if _, err := s.Verify(ctx, "other", codes[1]); !errors.Is(err, mfa.ErrInvalidCode) {
+	if _, err := s.Verify(ctx, "other", codes[1], c.Now()); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Errorf("another user's recovery code = %v, want ErrInvalidCode", err)
 	}
 	if f, _ := s.Factors(ctx, "u"); f.RecoveryCodes != 9 {

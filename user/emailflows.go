@@ -97,9 +97,10 @@ func parseSecret(raw string) ([]byte, error) {
 	return h[:], nil
 }
 
-// passwordStamp fingerprints a password hash: a reset token carries it
-// and is void once the password changes.
-func passwordStamp(hash string) string {
+// PasswordStamp fingerprints a password hash: a reset token and a sign-in
+// waiting for its second factor carry it
+// and are void once the password changes.
+func PasswordStamp(hash string) string {
 	h := sha256.Sum256([]byte("authd reset stamp\x00" + hash))
 	return base64.RawURLEncoding.EncodeToString(h[:16])
 }
@@ -235,7 +236,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	raw, h := newSecret()
-	t := &Token{Hash: h, Purpose: PurposeReset, UserID: u.ID, Email: u.Email, Stamp: passwordStamp(u.PasswordHash),
+	t := &Token{Hash: h, Purpose: PurposeReset, UserID: u.ID, Email: u.Email, Stamp: PasswordStamp(u.PasswordHash),
 		CreatedAt: now, ExpiresAt: now.Add(s.email.ResetTTL)}
 	m := s.message(u.Email, mail.TemplatePasswordReset, map[string]string{
 		"Link": s.link("/reset-password", raw), "Minutes": fmt.Sprint(int(s.email.ResetTTL.Minutes())),
@@ -281,7 +282,7 @@ func (s *Service) ResetPassword(ctx context.Context, raw, next string) (*User, e
 		return nil, fmt.Errorf("reset password: %w", err)
 	}
 	if u.Disabled || u.Email != t.Email ||
-		subtle.ConstantTimeCompare([]byte(passwordStamp(u.PasswordHash)), []byte(t.Stamp)) != 1 {
+		subtle.ConstantTimeCompare([]byte(PasswordStamp(u.PasswordHash)), []byte(t.Stamp)) != 1 {
 		return nil, ErrInvalidLink
 	}
 	if err := s.store.SetPasswordHash(ctx, u.ID, hash, s.now().UTC()); err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -56,6 +57,10 @@ var (
 // signinData is what a sign-in challenge remembers of the password step.
 type signinData struct {
 	Acct string `json:"acct"` // the throttle key of the address signed in with
+	// Stamp fingerprints the password hash it was checked against
+	// (user.PasswordStamp): a password changed or reset meanwhile voids
+	// the sign-in, as it voids reset links.
+	Stamp string `json:"stamp"`
 }
 
 // factors returns the user's second factors; none when MFA is off.
@@ -78,7 +83,7 @@ func methods(f mfa.Factors) []string {
 // requireSecondFactor opens the challenge of a sign-in whose password was
 // right and returns the error that answers it.
 func (s *Server) requireSecondFactor(ctx context.Context, u *user.User, acct string, f mfa.Factors) error {
-	data, err := json.Marshal(signinData{Acct: acct})
+	data, err := json.Marshal(signinData{Acct: acct, Stamp: user.PasswordStamp(u.PasswordHash)})
 	if err != nil {
 		return err
 	}
@@ -109,6 +114,16 @@ func (s *Server) secondStep(w http.ResponseWriter, r *http.Request, token, code 
 	if err := json.Unmarshal(ch.Data, &d); err != nil || d.Acct == "" {
 		return nil, nil, errMFAToken
 	}
+	u, err := s.cfg.Users.Get(ctx, ch.UserID)
+	if errors.Is(err, authd.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, nil, authd.ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(user.PasswordStamp(u.PasswordHash)), []byte(d.Stamp)) != 1 {
+		return nil, nil, errMFAToken // the password changed since its check
+	}
 	g, err := s.admitAs(ctx, r, d.Acct, "mfa|")
 	if err != nil {
 		if _, ok := errors.AsType[*authd.ThrottledError](err); ok {
@@ -116,20 +131,28 @@ func (s *Server) secondStep(w http.ResponseWriter, r *http.Request, token, code 
 		}
 		return nil, nil, err
 	}
-	method, err := s.cfg.MFA.Verify(ctx, ch.UserID, code)
+	// The attempt is counted on the challenge before the code is checked
+	// (one store statement), so a parallel burst gets no more than
+	// mfa.MaxAttempts codes checked per mfa_token.
+	left, err := s.cfg.MFA.ReserveAttempt(ctx, token)
+	if err != nil {
+		g.abandon(ctx)
+		if errors.Is(err, authd.ErrNotFound) {
+			return nil, nil, errMFAToken
+		}
+		return nil, nil, err
+	}
+	method, err := s.cfg.MFA.Verify(ctx, ch.UserID, code, ch.CreatedAt)
 	switch {
 	case errors.Is(err, mfa.ErrInvalidCode):
 		g.failed()
 		s.observeLogin(LoginFailure)
 		s.signInFailed(ctx, "", ch.UserID, "bad_code")
-		left, ferr := s.cfg.MFA.FailChallenge(ctx, token)
-		if ferr != nil && !errors.Is(ferr, authd.ErrNotFound) {
-			return nil, nil, ferr
-		}
 		s.log.InfoContext(ctx, "login: wrong second factor", "user_id", ch.UserID, "attempts_left", left)
 		return nil, nil, &invalidCodeError{left: left}
 	case errors.Is(err, mfa.ErrNoTOTP):
-		// Removed meanwhile (an operator's reset): sign in again.
+		// Removed, or replaced, since the password step (an operator's
+		// reset, off and on again): sign in again.
 		g.abandon(ctx)
 		return nil, nil, errMFAToken
 	case err != nil:
@@ -142,13 +165,6 @@ func (s *Server) secondStep(w http.ResponseWriter, r *http.Request, token, code 
 		if errors.Is(err, authd.ErrNotFound) {
 			return nil, nil, errMFAToken // a parallel finish won
 		}
-		return nil, nil, err
-	}
-	u, err := s.cfg.Users.Get(ctx, ch.UserID)
-	if errors.Is(err, authd.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, nil, authd.ErrUnauthenticated
-	}
-	if err != nil {
 		return nil, nil, err
 	}
 	s.completeSignIn(w, r, u, d.Acct, g.known)

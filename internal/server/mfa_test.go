@@ -556,3 +556,76 @@ func TestPasskeyCeremonyLimit(t *testing.T) {
 		t.Errorf("after 2 s: %d", st)
 	}
 }
+
+// TestMFATokenVoidedByChanges (black-box finding F1): a sign-in begun
+// before the password changed, or before the authenticator app was
+// turned off and on again, cannot be finished afterwards, not even with
+// a right code of the new setup.
+func TestMFATokenVoidedByChanges(t *testing.T) {
+	h := newHarness(t, options{})
+	h.register("void@example.com")
+	s := h.login("void@example.com")
+	secret, codes := h.enableTOTP(s)
+	tok := h.passwordStep("void@example.com")
+	wantStatus(t, "password change", h.do(req{method: "PUT", path: "/v1/user/password", cookie: s,
+		body: `{"current_password":"` + testPassword + `","new_password":"another long passphrase 42"}`}), http.StatusNoContent)
+	resp := h.secondStep(tok, codes[0])
+	if p := decode[mfaProblem](t, resp); resp.StatusCode != http.StatusUnauthorized || p.Type != "urn:authd:problem:mfa-token-invalid" {
+		t.Errorf("finishing a sign-in begun with the old password: %d %s", resp.StatusCode, p.Type)
+	}
+
+	h.register("cycle@example.com")
+	s = h.login("cycle@example.com")
+	h.enableTOTP(s)
+	tok = h.passwordStep("cycle@example.com")
+	wantStatus(t, "remove TOTP", h.do(req{method: "DELETE", path: "/v1/user/mfa/totp", cookie: s}), http.StatusNoContent)
+	h.clock.Advance(time.Second)
+	secret, codes = h.enableTOTP(s)
+	for _, code := range []string{totpAt(t, secret, h.clock.Now()), codes[0]} {
+		resp := h.secondStep(tok, code)
+		if p := decode[mfaProblem](t, resp); resp.StatusCode != http.StatusUnauthorized || p.Type != "urn:authd:problem:mfa-token-invalid" {
+			t.Errorf("a code of the new setup on a sign-in begun under the old: %d %s", resp.StatusCode, p.Type)
+		}
+	}
+}
+
+// TestMFAAttemptsParallel (black-box finding F2): an mfa_token with one
+// attempt left, sent many wrong codes and the right one at once, gets at
+// most one of them checked.
+func TestMFAAttemptsParallel(t *testing.T) {
+	h := newHarness(t, options{noThrottle: true})
+	h.register("burst@example.com")
+	_, codes := h.enableTOTP(h.login("burst@example.com"))
+	for trial := range 5 {
+		tok := h.passwordStep("burst@example.com")
+		for range 4 {
+			wantStatus(t, "wrong code", h.secondStep(tok, "000000"), http.StatusUnauthorized)
+		}
+		var checked, wins atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 12 {
+			code := "000000"
+			if i == 11 {
+				code = codes[trial]
+			}
+			wg.Go(func() {
+				<-start
+				resp := h.secondStep(tok, code)
+				p := decode[mfaProblem](t, resp)
+				switch {
+				case resp.StatusCode == http.StatusCreated:
+					checked.Add(1)
+					wins.Add(1)
+				case p.Type == "urn:authd:problem:invalid-code":
+					checked.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if checked.Load() > 1 {
+			t.Errorf("trial %d: %d codes checked (%d sessions) with one attempt left, want at most 1", trial, checked.Load(), wins.Load())
+		}
+	}
+}
