@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,14 +187,7 @@ func signInHow(amr []string) string {
 	return strings.Join(amr, "+")
 }
 
-func hasAMR(amr []string, v string) bool {
-	for _, a := range amr {
-		if a == v {
-			return true
-		}
-	}
-	return false
-}
+func hasAMR(amr []string, v string) bool { return slices.Contains(amr, v) }
 
 // amrOf is a session's AMR; sessions stored before authd recorded it were
 // password sign-ins.

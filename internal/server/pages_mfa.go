@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/base64"
+	"errors"
 	"html/template"
 	"net/http"
 	"strings"
@@ -79,7 +80,7 @@ func (s *Server) accountAction(w http.ResponseWriter, r *http.Request, do func(c
 			return
 		}
 		status = st
-		d.MFA.Reauth = strings.Contains(classify(r.Context(), err).problem.Type, "reauthentication-required")
+		d.MFA.Reauth = errors.Is(err, errReauth)
 	}
 	s.renderAccount(w, r, status, c, d)
 }
